@@ -1,0 +1,63 @@
+# talkgs: two commands from a fresh clone.
+#   make demo   install everything, then run the whole workflow on the embedded demo identity
+#   make test   install everything, then run the whole test suite
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Debian packages the stages call: ffmpeg/ffprobe (media), espeak-ng (demo speech), sox (audio checks).
+APT_PACKAGES := ffmpeg espeak-ng sox
+APT_COMMANDS := ffmpeg ffprobe espeak-ng sox
+CORES ?= $(shell nproc)
+# Every Snakemake job finds the `talkgs` CLI of this environment; no model hub is ever asked.
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help install system-packages demo test lint lock clean
+
+help:
+	@echo "make demo   - install, then run the workflow on the embedded demo identity"
+	@echo "make test   - install, then run the whole test suite"
+	@echo "make lint   - ruff and snakemake --lint"
+
+system-packages:
+	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages ($(APT_PACKAGES)) for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+# The stamp is rebuilt whenever the pins change, so `make` after a `git pull` reinstalls.
+$(VENV)/.installed: pyproject.toml requirements.lock | system-packages
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+install: system-packages $(VENV)/.installed
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/snakemake --lint
+
+# Regenerate requirements.lock from pyproject.toml in a throw-away environment.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^talkgs' > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf results logs benchmarks .snakemake
