@@ -1,0 +1,18 @@
+"""The one exception type that reaches a user as a single line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TalkgsError(Exception):
+    """A problem with the user's input or configuration (not a bug in talkgs).
+
+    The CLI prints it as one line, ``talkgs <stage>: error: <message>``, and exits non-zero;
+    anything else that escapes a stage is a bug and keeps its traceback.
+    """
+
+
+def input_error(path: str | Path, problem: str) -> TalkgsError:
+    """An error about one file, worded ``<file>: <problem>``."""
+    return TalkgsError(f"{path}: {problem}")
