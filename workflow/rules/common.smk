@@ -1,0 +1,39 @@
+# Paths, config validation and input functions shared by every phase's rules.
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+from talkgs.config import explain_config_errors
+
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+
+# Readable messages first (which key, what is wrong); then Snakemake's validation fills defaults.
+explain_config_errors(config, CONFIG_SCHEMA)
+validate(config, CONFIG_SCHEMA)
+
+IDENTITIES = sorted(config["identities"])
+IDENTITY_PATTERN = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["identities"][
+    "propertyNames"
+]["pattern"]
+
+
+wildcard_constraints:
+    identity=IDENTITY_PATTERN.strip("^$"),
+
+
+def source_video(wildcards):
+    """The source video of an identity, as written in config.yaml."""
+    return config["identities"][wildcards.identity]
+
+
+def final_outputs():
+    """Everything `rule all` asks for: today, every identity's ingested frames, audio and meta."""
+    return expand(
+        [
+            "results/{identity}/meta.json",
+            "results/{identity}/audio.wav",
+            "results/{identity}/ingest_preview.jpg",
+        ],
+        identity=IDENTITIES,
+    )
