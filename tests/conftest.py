@@ -1,0 +1,159 @@
+"""Shared fixtures: real media files made on the fly with ffmpeg, and the demo identity."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talkgs.media import write_video, write_wav
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CLIP = REPO.parent / "shared" / "data" / "real_german_20s.mp4"
+
+# A binary time code painted into each source frame: CODE_BITS squares of CODE_CELL px on one
+# row at CODE_ORIGIN (source pixels; on the astronaut's chest, inside the face crop).
+CODE_BITS = 9
+CODE_CELL = 14
+CODE_ORIGIN = (163, 228)
+
+
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()  # 512×512 RGB, a real portrait (public domain)
+
+
+def paint_code(image: np.ndarray, value: int) -> np.ndarray:
+    out = image.copy()
+    x0, y0 = CODE_ORIGIN
+    for bit in range(CODE_BITS):
+        on = (value >> bit) & 1
+        x = x0 + bit * CODE_CELL
+        out[y0 : y0 + CODE_CELL, x : x + CODE_CELL] = 255 if on else 0
+    return out
+
+
+def read_code(frame: np.ndarray, crop: dict, size: int) -> int:
+    """The time code in an ingested frame, found through the crop recorded in meta.json."""
+    scale = size / crop["size"]
+    value = 0
+    for bit in range(CODE_BITS):
+        cx = CODE_ORIGIN[0] + bit * CODE_CELL + CODE_CELL / 2
+        cy = CODE_ORIGIN[1] + CODE_CELL / 2
+        x, y = int((cx - crop["x"]) * scale), int((cy - crop["y"]) * scale)
+        if frame[y - 2 : y + 3, x - 2 : x + 3].mean() > 128:
+            value |= 1 << bit
+    return value
+
+
+def tone(seconds: float, rate: int, channels: int, beeps: Sequence[float] = ()) -> np.ndarray:
+    """Quiet noise with 50 ms 1 kHz beeps starting at ``beeps`` seconds; ``[N, channels]``."""
+    rng = np.random.default_rng(0)
+    n = round(seconds * rate)
+    signal = 0.01 * rng.standard_normal(n).astype(np.float32)
+    t = np.arange(int(0.05 * rate)) / rate
+    for start in beeps:
+        i = round(start * rate)
+        signal[i : i + len(t)] += 0.6 * np.sin(2 * np.pi * 1000 * t)[: n - i]
+    return np.repeat(signal[:, None], channels, axis=1)
+
+
+@dataclass
+class ClipSpec:
+    seconds: float = 3.0
+    fps: float = 30.0
+    audio_seconds: float | None = None  # None: same as the video; 0: no audio stream
+    audio_rate: int = 48000
+    audio_channels: int = 2
+    beeps: Sequence[float] = ()
+    face: bool = True
+    frame_durations: Sequence[float] | None = None  # variable frame rate when given
+
+
+def make_clip(path: Path, spec: ClipSpec) -> Path:
+    """A real H.264/AAC mp4 of the astronaut (or of noise, face=False) with time-coded frames."""
+    base = astronaut() if spec.face else np.full((512, 512, 3), 90, np.uint8)
+    audio_path = None
+    audio_seconds = spec.seconds if spec.audio_seconds is None else spec.audio_seconds
+    if audio_seconds > 0:
+        audio_path = path.with_suffix(".src.wav")
+        write_wav(
+            audio_path,
+            tone(audio_seconds, spec.audio_rate, spec.audio_channels, spec.beeps),
+            spec.audio_rate,
+        )
+    if spec.frame_durations is not None:
+        return _make_vfr_clip(path, base, spec.frame_durations, audio_path)
+    count = round(spec.seconds * spec.fps)
+    frames = (paint_code(base, i) for i in range(count))
+    write_video(path, frames, spec.fps, audio=audio_path)
+    return path
+
+
+def _make_vfr_clip(
+    path: Path, base: np.ndarray, durations: Sequence[float], audio: Path | None
+) -> Path:
+    """Variable frame rate: frame i is shown for durations[i] seconds (concat demuxer)."""
+    import cv2
+
+    folder = path.with_suffix(".frames")
+    folder.mkdir()
+    lines = []
+    for i, duration in enumerate(durations):
+        image = folder / f"{i:04d}.png"
+        cv2.imwrite(str(image), cv2.cvtColor(paint_code(base, i), cv2.COLOR_RGB2BGR))
+        lines += [f"file '{image}'", f"duration {duration:.4f}"]
+    lines.append(f"file '{folder / f'{len(durations) - 1:04d}.png'}'")
+    listing = folder / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing)]
+    if audio is not None:
+        cmd += ["-i", str(audio), "-c:a", "aac"]
+    cmd += [
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        "18",
+        "-enc_time_base",
+        "1/1000",
+        str(path),
+    ]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Callable[..., Path]:
+    """``clip(name, **ClipSpec fields)`` → path of a new test clip."""
+
+    def factory(name: str = "clip.mp4", **fields: object) -> Path:
+        return make_clip(tmp_path / name, ClipSpec(**fields))  # type: ignore[arg-type]
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 3 s demo identity (video, truth.json), made once per test session."""
+    from talkgs.demo import make_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    video, truth = folder / "demo.mp4", folder / "truth.json"
+    make_demo(video, truth, seed=0, duration_s=3.0)
+    return video, truth
+
+
+@pytest.fixture
+def real_clip() -> Path:
+    if not REAL_CLIP.is_file():
+        pytest.skip(f"real clip absent: {REAL_CLIP}")
+    return REAL_CLIP
