@@ -43,6 +43,8 @@ install: system-packages $(VENV)/.installed
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "demo done: results/demo/ holds the artifacts, results/report.html the report"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Identity names come from config.yaml and are checked there; the same pattern binds the
+# wildcard, so no path can be matched as an identity that the config would refuse.
+wildcard_constraints:
+    identity=IDENTITY_PATTERN.strip("^$"),
+
+
 include: "workflow/rules/ingest.smk"
 
 

@@ -61,7 +61,7 @@ def test_dry_run_lists_the_dag(tmp_path: Path) -> None:
 def test_bad_identity_name_stops_the_run_with_a_readable_message(tmp_path: Path) -> None:
     result = snakemake(workdir_with(tmp_path, {"identities": {"a/../b": "x.mp4"}}), "-n")
     assert result.returncode != 0
-    assert "identities: 'a/../b' is not a valid identity name" in result.stderr
+    assert "identities: 'a/../b' is not a valid identity name" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -87,6 +87,8 @@ def test_failing_ingest_leaves_no_partial_results(tmp_path: Path) -> None:
     work = workdir_with(tmp_path, {"identities": {"broken": "broken.mp4"}})
     result = snakemake(work, "--cores", "1")
     assert result.returncode != 0
-    assert "talkgs ingest: error: broken.mp4: unreadable media file" in result.stderr
+    assert (
+        "talkgs ingest: error: broken.mp4: unreadable media file" in result.stdout + result.stderr
+    )
     results = work / "results"
     assert not results.exists() or not [p for p in results.rglob("*") if p.is_file()]

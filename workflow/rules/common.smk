@@ -18,17 +18,13 @@ IDENTITY_PATTERN = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["iden
 ]["pattern"]
 
 
-wildcard_constraints:
-    identity=IDENTITY_PATTERN.strip("^$"),
-
-
 def source_video(wildcards):
     """The source video of an identity, as written in config.yaml."""
     return config["identities"][wildcards.identity]
 
 
 def final_outputs():
-    """Everything `rule all` asks for: today, every identity's ingested frames, audio and meta."""
+    """The targets of the default run (today: each identity's ingested audio, preview and meta)."""
     return expand(
         [
             "results/{identity}/meta.json",
