@@ -86,29 +86,29 @@ def choose_crop(
     frame_size: tuple[int, int],
     scale: float = 2.4,
     margin: float = 0.3,
-    headroom: float = 0.1,
+    top_margin: float = 0.6,
+    room_above: float = 0.15,
 ) -> CropBox:
-    """A square that holds every detected face box with a margin, the face a little above centre.
+    """A square that holds every detected face box with margins, framed like TalkingGaussian data.
 
-    ``scale`` × the median face extent is the preferred side (TalkingGaussian-style framing:
-    face about 40% of the width, shoulders visible); the side grows so that the union of all
-    boxes plus ``margin`` × extent on each side fits (head motion), and shrinks to the frame.
-    ``headroom`` × side moves the face up from the centre while keeping that margin.
+    The detector's box runs from the brows to the chin, so the hair needs ``top_margin`` ×
+    face extent above it and the other sides ``margin`` × extent. The side is ``scale`` × the
+    median face extent (face about 40% of the width, shoulders visible), grown so that the union
+    of all boxes with their margins fits (head motion), and shrunk to the frame. Of the room
+    left over, ``room_above`` goes above the head and the rest below (neck and shoulders).
     """
     if not faces:
         raise ValueError("choose_crop needs at least one face")
     width, height = frame_size
     boxes = np.array([f.box for f in faces])
     extent = float(np.median([f.extent for f in faces]))
-    pad = margin * extent
-    x0, y0 = boxes[:, 0].min() - pad, boxes[:, 1].min() - pad
-    x1, y1 = boxes[:, 2].max() + pad, boxes[:, 3].max() + pad
+    x0, y0 = boxes[:, 0].min() - margin * extent, boxes[:, 1].min() - top_margin * extent
+    x1, y1 = boxes[:, 2].max() + margin * extent, boxes[:, 3].max() + margin * extent
     side = max(scale * extent, x1 - x0, y1 - y0)
     side = min(side, width, height)
     side = int(side) // 2 * 2  # even sizes and offsets: chroma planes stay aligned
-    center_x = (x0 + x1) / 2
-    center_y = (y0 + y1) / 2 + headroom * side
-    center_y = min(center_y, y0 + side / 2)  # never push the top margin out of the crop
-    left = int(np.clip(round(center_x - side / 2), 0, width - side)) // 2 * 2
-    top = int(np.clip(round(center_y - side / 2), 0, height - side)) // 2 * 2
+    left = (x0 + x1) / 2 - side / 2
+    top = y0 - room_above * max(side - (y1 - y0), 0.0)
+    left = int(np.clip(round(left), 0, width - side)) // 2 * 2
+    top = int(np.clip(round(top), 0, height - side)) // 2 * 2
     return CropBox(left, top, side)
