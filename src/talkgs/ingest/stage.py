@@ -9,7 +9,6 @@ Outputs (DESIGN.md, step 1):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from talkgs import __version__
 from talkgs.atomic import StagedOutputs, write_json
+from talkgs.checksum import sha256_of
 from talkgs.errors import input_error
 from talkgs.ingest.crop import CropBox, FaceBox, FaceDetector, choose_crop, consistent_faces
 from talkgs.log import progress
@@ -242,14 +242,6 @@ def write_audio(info: MediaInfo, frame_count: int, wav_path: Path, fps: int) -> 
         samples = np.concatenate([samples, np.zeros(wanted - len(samples), np.float32)])
     write_wav(wav_path, samples[:wanted], SAMPLE_RATE)
     return offset_s
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_meta(

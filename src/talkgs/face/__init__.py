@@ -1,0 +1,1 @@
+"""Face analysis: landmarks, semantic parsing and matting (DESIGN.md, step 2)."""
