@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from talkgs.arrays import write_npz
 from talkgs.atomic import StagedOutputs
 from talkgs.demo.animate import Animator
 from talkgs.demo.deform import MOUTH_OPEN_MAX_SHARE, FaceRig, build_rig, mouth_width_px
 from talkgs.demo.motion import Camera, HeadTrajectory, blink_curve, head_trajectory
 from talkgs.demo.portrait import Portrait, load_portrait
 from talkgs.demo.speech import FPS, SAMPLE_RATE, VOICE, Soundtrack, make_soundtrack, script_for_seed
-from talkgs.demo.truth import LANDMARKS_FILE_NAME, write_npz, write_truth_json
+from talkgs.demo.truth import LANDMARKS_FILE_NAME, write_truth_json
 from talkgs.errors import TalkgsError
 from talkgs.log import progress
 from talkgs.media import write_video, write_wav

@@ -7,9 +7,7 @@ by ``np.savez``, whose zip entries carry the time of writing.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +85,3 @@ def write_truth_json(path: Path, header: dict[str, Any], frames: list[dict[str, 
     lines[-1] = lines[-1].rstrip(",")
     lines += ["  ]", "}"]
     path.write_text("\n".join(lines) + "\n")
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An uncompressed ``.npz`` that ``np.load`` reads, with fixed zip timestamps."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            entry.external_attr = 0o644 << 16
-            archive.writestr(entry, buffer.getvalue())

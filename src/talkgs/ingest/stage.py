@@ -31,6 +31,7 @@ from talkgs.media import (
     read_audio,
     write_wav,
 )
+from talkgs.preview import first_middle_last, save_strip
 
 log = logging.getLogger("talkgs.ingest")
 
@@ -198,25 +199,14 @@ def write_frames(info: MediaInfo, crop: CropBox, frames_dir: Path, params: Inges
 
 def write_preview(frames_dir: Path, frame_count: int, preview_path: Path) -> None:
     """First, middle and last frame side by side, each labelled with its index."""
-    tiles = []
-    for index in (0, frame_count // 2, frame_count - 1):
-        tile = cv2.imread(str(frames_dir / f"{index:06d}.jpg"))
-        cv2.putText(
-            tile,
-            f"frame {index}",
-            (8, 28),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.8,
-            (255, 255, 255),
-            2,
-            cv2.LINE_AA,
+    tiles = [
+        (
+            f"frame {i}",
+            cv2.cvtColor(cv2.imread(str(frames_dir / f"{i:06d}.jpg")), cv2.COLOR_BGR2RGB),
         )
-        tiles.append(tile)
-    # cv2 picks the format from the extension; the staged temporary name has none
-    ok, encoded = cv2.imencode(".jpg", np.hstack(tiles), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise OSError(f"could not encode {preview_path}")
-    preview_path.write_bytes(encoded.tobytes())
+        for i in first_middle_last(frame_count)
+    ]
+    save_strip(preview_path, tiles)
 
 
 def write_audio(info: MediaInfo, frame_count: int, wav_path: Path, fps: int) -> float:
