@@ -157,3 +157,48 @@ def real_clip() -> Path:
     if not REAL_CLIP.is_file():
         pytest.skip(f"real clip absent: {REAL_CLIP}")
     return REAL_CLIP
+
+
+@dataclass
+class DemoIdentity:
+    """The 3 s demo run through ingest and the face stages, with its ground truth."""
+
+    layout: object  # talkgs.layout.IdentityLayout
+    truth: dict
+    truth_landmarks: np.ndarray  # [T, 478, 2] in ingested-frame pixels
+    crop: dict
+
+
+@pytest.fixture(scope="session")
+def demo_identity(
+    demo_clip: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> DemoIdentity:
+    import json
+
+    from talkgs import ingest
+    from talkgs.face import landmarks, matting, parsing
+    from talkgs.layout import IdentityLayout
+
+    video, truth_path = demo_clip
+    layout = IdentityLayout(str(tmp_path_factory.mktemp("results") / "demo"))
+    p = layout.path
+    ingest.run(
+        ingest.IngestInputs(video),
+        ingest.IngestOutputs(p("frames"), p("audio"), p("ingest_preview"), p("meta")),
+        ingest.IngestParams(),
+    )
+    landmarks.run(p("frames"), p("landmarks"), landmarks.LandmarksParams())
+    parsing.run(
+        p("frames"), p("landmarks"), p("parsing"), p("parsing_preview"), parsing.ParsingParams()
+    )
+    matting.run(
+        p("frames"),
+        p("parsing"),
+        matting.MattingOutputs(p("background"), p("gt_imgs"), p("torso_imgs")),
+        matting.MattingParams(),
+    )
+    crop = json.loads(p("meta").read_text())["crop"]
+    scale = 512 / crop["size"]
+    with np.load(truth_path.with_name("truth_landmarks.npz")) as data:
+        truth_landmarks = (data["landmarks"] - [crop["x"], crop["y"]]) * scale
+    return DemoIdentity(layout, json.loads(truth_path.read_text()), truth_landmarks, crop)

@@ -1,0 +1,197 @@
+"""The parsing stage: a label map per frame (:class:`talkgs.face.labels.Label`).
+
+Backends:
+- ``mediapipe`` (default, offline): MediaPipe selfie segmentation separates person from
+  background; Face Mesh landmark polygons give face, lips, inner mouth, eyes and brows; the rest
+  of the person is hair above the jaw line and neck / torso below it; teeth are the bright,
+  low-saturation pixels inside the inner lips.
+- ``bisenet``: a BiSeNet face-parsing network with user-provided weights
+  (:mod:`talkgs.face.bisenet`).
+- ``sam2``: SAM2 prompted with five landmark points for the portrait (M2DAO-Talker eq. 5),
+  then split into regions by the landmark parser (M2DAO's two-stage motion region
+  segmentation; :mod:`talkgs.face.sam2`).
+
+Output: ``parsing/NNNNNN.png``, one single-channel uint8 PNG per frame, same index as the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from talkgs.atomic import StagedOutputs
+from talkgs.errors import input_error
+from talkgs.face import landmarks as face_landmarks
+from talkgs.face import regions
+from talkgs.face.labels import Label
+from talkgs.face.teeth import teeth_mask
+from talkgs.log import progress
+from talkgs.parallel import BackgroundTasks, ordered_map
+from talkgs.preview import first_middle_last, label_overlay, save_strip
+from talkgs.weights import WeightStore
+
+log = logging.getLogger("talkgs.parsing")
+
+BACKENDS = ("mediapipe", "bisenet", "sam2")
+PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # label maps compress well even at level 1
+NECK_CHROMA_TOLERANCE = 20.0  # YCrCb Cr/Cb units (of 255) between neck and face skin
+
+
+class Parser(Protocol):
+    def parse(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """``[H, W, 3]`` uint8 RGB frame and its ``[478, 3]`` landmarks → ``[H, W]`` labels."""
+        ...
+
+
+@dataclass(frozen=True)
+class ParsingParams:
+    backend: str = "mediapipe"
+    person_threshold: float = 0.5  # selfie-segmentation probability that counts as person
+    weights_manifest: Path = Path("resources/weights.yaml")
+    weights_dir: Path = Path("resources/weights")
+    threads: int = 2  # frame decoding and PNG encoding overlap the model
+
+
+def label_from_landmarks(person: np.ndarray, landmarks: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Split a ``[H, W]`` bool person mask into labels with the landmark polygons.
+
+    The jaw line (the lower half of the face oval, extended sideways at ear height) divides
+    the person: above it and outside the face is hair, below it is neck (skin under the chin)
+    and torso (the rest).
+    """
+    height, width = person.shape
+    labels = np.zeros((height, width), np.uint8)
+    labels[person] = Label.HAIR
+    below_jaw = person & _below_jaw_line(landmarks, width, height)
+    labels[below_jaw] = Label.TORSO
+    for loop, label in (
+        (regions.FACE_OVAL, Label.FACE),
+        (regions.RIGHT_BROW, Label.BROWS),
+        (regions.LEFT_BROW, Label.BROWS),
+        (regions.RIGHT_EYE, Label.EYES),
+        (regions.LEFT_EYE, Label.EYES),
+        (regions.LIPS_OUTER, Label.LIPS),
+        (regions.LIPS_INNER, Label.INNER_MOUTH),
+    ):
+        cv2.fillPoly(labels, [regions.polygon(landmarks, loop)], int(label))
+    inner = labels == Label.INNER_MOUTH
+    labels[teeth_mask(rgb, inner)] = Label.TEETH
+    labels[below_jaw & _neck_skin(rgb, labels, landmarks)] = Label.NECK
+    return labels
+
+
+def _below_jaw_line(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+    jaw = landmarks[list(regions.JAW), :2]
+    order = np.argsort(jaw[:, 0])
+    jaw_y = np.interp(np.arange(width), jaw[order, 0], jaw[order, 1])  # ends held at ear height
+    return np.arange(height)[:, None] > jaw_y[None, :]
+
+
+def _neck_skin(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``[H, W]`` bool: skin-coloured pixels in the zone under the chin where the neck can be.
+
+    The zone is as wide as the lower jaw (its middle 60%) and reaches half a face height below
+    the chin; skin is a chroma (YCrCb) close to the face's own skin, so a collar, a tie or a
+    scarf in that zone stays torso.
+    """
+    height, width = labels.shape
+    jaw = landmarks[list(regions.JAW), :2]
+    chin_y = landmarks[regions.CHIN, 1]
+    face_height = chin_y - landmarks[regions.FOREHEAD, 1]
+    left, right = np.percentile(jaw[:, 0], [20, 80])
+    y0, y1 = int(max(jaw[:, 1].min(), 0)), int(min(chin_y + 0.5 * face_height, height))
+    x0, x1 = int(max(left, 0)), int(min(right + 1, width))
+    neck = np.zeros((height, width), bool)
+    face = labels == Label.FACE
+    if y1 <= y0 or x1 <= x0 or not face.any():
+        return neck
+    chroma = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)[..., 1:]
+    ys, xs = np.nonzero(face)
+    sample = slice(None, None, max(len(ys) // 2000, 1))  # a few thousand face pixels suffice
+    face_chroma = cv2.cvtColor(
+        np.ascontiguousarray(rgb[ys[sample], xs[sample]][None]), cv2.COLOR_RGB2YCrCb
+    )[0, :, 1:].astype(np.float32)
+    centre = np.median(face_chroma, axis=0)
+    distance = np.abs(chroma.astype(np.float32) - centre).max(axis=-1)
+    neck[y0:y1, x0:x1] = distance <= NECK_CHROMA_TOLERANCE
+    return neck
+
+
+class MediapipeParser:
+    """Selfie segmentation for the person, landmark polygons for the rest."""
+
+    def __init__(self, person_threshold: float = 0.5) -> None:
+        import mediapipe as mp
+
+        self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self.person_threshold = person_threshold
+
+    def parse(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        person = self._segmenter.process(rgb).segmentation_mask > self.person_threshold
+        return label_from_landmarks(person, landmarks, rgb)
+
+
+def write_labels(path: Path, labels: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), labels, PNG_FAST):
+        raise OSError(f"could not write {path}")
+
+
+def make_parser(params: ParsingParams) -> Parser:
+    if params.backend == "mediapipe":
+        return MediapipeParser(params.person_threshold)
+    store = WeightStore(params.weights_manifest, params.weights_dir)
+    if params.backend == "bisenet":
+        from talkgs.face.bisenet import BiSeNetParser
+
+        return BiSeNetParser(store)
+    if params.backend == "sam2":
+        from talkgs.face.sam2_parser import Sam2PortraitParser
+
+        return Sam2PortraitParser(store)
+    raise ValueError(f"unknown parsing backend {params.backend!r}; choose from {BACKENDS}")
+
+
+def run(
+    frames_dir: Path,
+    landmarks_path: Path,
+    output_dir: Path,
+    preview: Path,
+    params: ParsingParams,
+    parser_factory: Callable[[ParsingParams], Parser] = make_parser,
+) -> dict[str, Any]:
+    """Label maps of every frame → ``output_dir/NNNNNN.png``; ``preview``: three overlays."""
+    paths = face_landmarks.frame_paths(frames_dir)
+    found = face_landmarks.load(landmarks_path)
+    if len(found.landmarks) != len(paths):
+        raise input_error(
+            landmarks_path, f"{len(found.landmarks)} rows for {len(paths)} frames in {frames_dir}"
+        )
+    parser = parser_factory(params)
+    counts = np.zeros(len(Label), np.int64)
+    shown = first_middle_last(len(paths))
+    tiles = []
+    frames = ordered_map(face_landmarks.read_rgb, paths, params.threads)
+    with StagedOutputs(output_dir, preview) as staged:
+        staged[output_dir].mkdir()
+        with BackgroundTasks(params.threads) as writes:
+            for index, rgb in enumerate(
+                progress(frames, f"parsing ({params.backend})", len(paths))
+            ):
+                labels = parser.parse(rgb, found.landmarks[index])
+                counts += np.bincount(labels.ravel(), minlength=len(Label))[: len(Label)]
+                writes.submit(write_labels, staged[output_dir] / f"{index:06d}.png", labels)
+                if index in shown:
+                    tiles.append((f"frame {index}", label_overlay(rgb, labels)))
+        save_strip(staged[preview], tiles)
+    shares = counts / counts.sum()
+    summary = ", ".join(f"{Label(i).name.lower()} {100 * s:.1f}%" for i, s in enumerate(shares))
+    log.info(
+        "parsing: %d frames with %s → %s (%s)", len(paths), params.backend, output_dir, summary
+    )
+    return {"frames": len(paths), "label_shares": shares.tolist()}

@@ -1,0 +1,144 @@
+"""The parsing stage with the default backend, checked against the demo's ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from conftest import DemoIdentity
+from talkgs.checksum import sha256_of
+from talkgs.cli import main
+from talkgs.face import regions
+from talkgs.face.labels import Label
+
+
+def label_maps(demo: DemoIdentity) -> np.ndarray:
+    paths = sorted(demo.layout.path("parsing").glob("*.png"))
+    return np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in paths])
+
+
+def test_one_label_map_per_frame(demo_identity: DemoIdentity) -> None:
+    labels = label_maps(demo_identity)
+    assert labels.shape == (demo_identity.truth["frame_count"], 512, 512)
+    assert labels.dtype == np.uint8 and labels.max() < len(Label)
+    assert cv2.imread(str(demo_identity.layout.path("parsing_preview"))).shape == (512, 1536, 3)
+
+
+def test_inner_mouth_area_follows_the_mouth_opening(demo_identity: DemoIdentity) -> None:
+    labels = label_maps(demo_identity)
+    area = ((labels == Label.INNER_MOUTH) | (labels == Label.TEETH)).sum(axis=(1, 2))
+    opening = np.array([f["mouth_open"] for f in demo_identity.truth["frames"]])
+    r = np.corrcoef(area, opening)[0, 1]
+    assert r >= 0.8, f"r = {r:.3f}"
+
+
+def _filled(points: np.ndarray, loop: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros((512, 512), np.uint8)
+    cv2.fillPoly(mask, [regions.polygon(points, loop)], 1)
+    return mask == 1
+
+
+def test_mouth_and_face_are_where_the_demo_put_them(demo_identity: DemoIdentity) -> None:
+    labels = label_maps(demo_identity)
+    truth = demo_identity.truth_landmarks
+    ious = []
+    for index in range(len(labels)):
+        mouth = np.isin(labels[index], [Label.LIPS, Label.INNER_MOUTH, Label.TEETH])
+        true_mouth = _filled(truth[index], regions.LIPS_OUTER)
+        ious.append((mouth & true_mouth).sum() / (mouth | true_mouth).sum())
+        face = labels[index] == Label.FACE
+        inside = (face & _filled(truth[index], regions.FACE_OVAL)).sum() / face.sum()
+        assert inside > 0.9, f"frame {index}: {inside:.2f} of face pixels inside the true oval"
+    assert min(ious) > 0.6 and np.median(ious) > 0.75, f"mouth IoU {np.median(ious):.2f}"
+
+
+def test_hair_above_torso_below(demo_identity: DemoIdentity) -> None:
+    labels = label_maps(demo_identity)[0]
+    truth = demo_identity.truth_landmarks[0]
+    forehead_y, chin_y = truth[regions.FOREHEAD, 1], truth[regions.CHIN, 1]
+    hair_y = np.nonzero(labels == Label.HAIR)[0]
+    torso_y = np.nonzero(labels == Label.TORSO)[0]
+    assert np.median(hair_y) < forehead_y + 0.3 * (chin_y - forehead_y)
+    assert np.median(torso_y) > chin_y
+    assert (labels == Label.BACKGROUND).mean() > 0.05
+
+
+def test_bisenet_backend_runs_through_the_cli(demo_identity: DemoIdentity, tmp_path: Path) -> None:
+    """`talkgs parsing --backend bisenet` with random weights in the real checkpoint format."""
+    from talkgs.face.bisenet import BiSeNet
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        source = demo_identity.layout.path("frames") / f"{i:06d}.jpg"
+        (frames / source.name).write_bytes(source.read_bytes())
+    landmarks_npz = tmp_path / "landmarks.npz"
+    with np.load(demo_identity.layout.path("landmarks")) as data:
+        np.savez(landmarks_npz, **{k: (v[:2] if v.ndim > 1 else v) for k, v in data.items()})
+    with np.load(landmarks_npz) as data:  # detected flag is per frame: cut it too
+        arrays = dict(data)
+    arrays["detected"] = arrays["detected"][:2]
+    np.savez(landmarks_npz, **arrays)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.manual_seed(0)
+    torch.save(BiSeNet().state_dict(), weights / "79999_iter.pth")
+    manifest = tmp_path / "weights.yaml"
+    real = yaml.safe_load(Path("resources/weights.yaml").read_text())["weights"]
+    entry = dict(real["bisenet_face_parsing"], sha256=sha256_of(weights / "79999_iter.pth"))
+    manifest.write_text(yaml.safe_dump({"weights": {"bisenet_face_parsing": entry}}))
+    out = tmp_path / "parsing"
+    code = main(
+        [
+            "parsing",
+            "--frames",
+            str(frames),
+            "--landmarks",
+            str(landmarks_npz),
+            "--output",
+            str(out),
+            "--preview",
+            str(tmp_path / "p.jpg"),
+            "--backend",
+            "bisenet",
+            "--weights-manifest",
+            str(manifest),
+            "--weights-dir",
+            str(weights),
+        ]
+    )
+    assert code == 0
+    maps = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(out.glob("*.png"))]
+    assert len(maps) == 2 and maps[0].shape == (512, 512) and maps[0].max() < len(Label)
+
+
+def test_bisenet_without_weights_says_which_file(
+    demo_identity: DemoIdentity, tmp_path: Path, capfd
+) -> None:
+    layout = demo_identity.layout
+    code = main(
+        [
+            "parsing",
+            "--frames",
+            str(layout.path("frames")),
+            "--landmarks",
+            str(layout.path("landmarks")),
+            "--output",
+            str(tmp_path / "p"),
+            "--preview",
+            str(tmp_path / "p.jpg"),
+            "--backend",
+            "bisenet",
+            "--weights-dir",
+            str(tmp_path / "none"),
+        ]
+    )
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert "79999_iter.pth: weight file absent (sha256 468e13ca" in err
+    assert "needed by parsing.backend: bisenet" in err
+    assert not (tmp_path / "p").exists()
