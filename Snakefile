@@ -21,6 +21,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/face.smk"
 
 
 rule all:

@@ -43,6 +43,34 @@ def _ingest(args: argparse.Namespace) -> None:
     )
 
 
+def _landmarks(args: argparse.Namespace) -> None:
+    from talkgs.face import landmarks
+
+    landmarks.run(args.frames, args.output, landmarks.LandmarksParams(max_missing=args.max_missing))
+
+
+def _parsing(args: argparse.Namespace) -> None:
+    from talkgs.face import parsing
+
+    params = parsing.ParsingParams(
+        backend=args.backend, weights_manifest=args.weights_manifest, weights_dir=args.weights_dir
+    )
+    parsing.run(args.frames, args.landmarks, args.output, args.preview, params)
+
+
+def _matting(args: argparse.Namespace) -> None:
+    from talkgs.face import matting
+
+    outputs = matting.MattingOutputs(args.background, args.gt_imgs, args.torso_imgs)
+    matting.run(args.frames, args.parsing, outputs, matting.MattingParams())
+
+
+def _export(args: argparse.Namespace) -> None:
+    from talkgs import export
+
+    export.run(args.identity, args.results / args.identity, args.output)
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = _subparser(
         sub,
@@ -91,6 +119,102 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_landmarks(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "landmarks",
+        _landmarks,
+        "MediaPipe Face Mesh (478 points) on every frame",
+        "Track Face Mesh landmarks through the frames (refined eyes and lips). Writes "
+        "landmarks.npz: landmarks [T,478,3] in pixels, a per-frame detected flag "
+        "(missing faces are interpolated and flagged) and the iBUG-68 index map.",
+    )
+    p.add_argument("--frames", type=Path, required=True, help="folder of ingested frames")
+    p.add_argument("--output", type=Path, required=True, help="output landmarks.npz")
+    p.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.05,
+        help="largest fraction of frames without a face (default 0.05)",
+    )
+
+
+def _add_parsing(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "parsing",
+        _parsing,
+        "a label map per frame (face, lips, mouth, hair, …)",
+        "Semantic parsing into background, face, lips, inner mouth, teeth, eyes, "
+        "brows, hair, neck and torso. Writes NNNNNN.png label maps (values: "
+        "talkgs.face.labels.Label) and a preview of three frames.",
+    )
+    p.add_argument("--frames", type=Path, required=True, help="folder of ingested frames")
+    p.add_argument("--landmarks", type=Path, required=True, help="landmarks.npz")
+    p.add_argument("--output", type=Path, required=True, help="output folder of label maps")
+    p.add_argument("--preview", type=Path, required=True, help="output preview JPEG")
+    p.add_argument(
+        "--backend",
+        choices=("mediapipe", "bisenet", "sam2"),
+        default="mediapipe",
+        help="mediapipe (default, no weights), bisenet or sam2 (user weights)",
+    )
+    _add_weights_options(p)
+
+
+def _add_matting(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "matting",
+        _matting,
+        "background plate, gt_imgs and torso_imgs",
+        "Build the static background plate bc.jpg (inpainted where never seen), "
+        "each frame on that plate (gt_imgs) and the RGBA neck and torso layer "
+        "(torso_imgs), as in a TalkingGaussian data folder.",
+    )
+    p.add_argument("--frames", type=Path, required=True, help="folder of ingested frames")
+    p.add_argument("--parsing", type=Path, required=True, help="folder of label maps")
+    p.add_argument("--background", type=Path, required=True, help="output bc.jpg")
+    p.add_argument("--gt-imgs", type=Path, required=True, help="output folder gt_imgs")
+    p.add_argument("--torso-imgs", type=Path, required=True, help="output folder torso_imgs")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "export",
+        _export,
+        "lay an identity out as a TalkingGaussian data folder",
+        "Copy one identity's artifacts into the file names and formats of a "
+        "TalkingGaussian data folder (ori_imgs with .lms, colour-coded parsing, "
+        "bc.jpg, gt_imgs, torso_imgs, teeth_mask, aud.wav and, when present, audio "
+        "features, au.csv and transforms), so the upstream code trains on it.",
+    )
+    p.add_argument("identity", help="identity name from config.yaml")
+    p.add_argument("output", type=Path, help="the data folder to create")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="the workflow's results folder (default results)",
+    )
+
+
+def _add_weights_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights-manifest",
+        type=Path,
+        default=Path("resources/weights.yaml"),
+        help="weights manifest (default resources/weights.yaml)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=Path("resources/weights"),
+        help="folder holding the weight files (default resources/weights)",
+    )
+
+
 def _subparser(
     sub: argparse._SubParsersAction, name: str, handler: Handler, summary: str, description: str
 ) -> argparse.ArgumentParser:
@@ -100,7 +224,7 @@ def _subparser(
     return parser
 
 
-SUBCOMMANDS = (_add_demo, _add_ingest)
+SUBCOMMANDS = (_add_demo, _add_ingest, _add_landmarks, _add_parsing, _add_matting, _add_export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ import yaml
 from snakemake.utils import validate
 
 from talkgs.config import explain_config_errors
+from talkgs.layout import IdentityLayout
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -16,6 +17,8 @@ IDENTITIES = sorted(config["identities"])
 IDENTITY_PATTERN = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["identities"][
     "propertyNames"
 ]["pattern"]
+# Every artifact path of one identity, with the {identity} wildcard left in (talkgs.layout).
+ID = IdentityLayout("results/{identity}")
 
 
 def source_video(wildcards):
@@ -24,12 +27,8 @@ def source_video(wildcards):
 
 
 def final_outputs():
-    """The targets of the default run (today: each identity's ingested audio, preview and meta)."""
+    """The targets of the default run: each identity's preprocessing artifacts."""
     return expand(
-        [
-            "results/{identity}/meta.json",
-            "results/{identity}/audio.wav",
-            "results/{identity}/ingest_preview.jpg",
-        ],
+        [ID.meta, ID.audio, ID.ingest_preview, ID.parsing_preview, ID.background],
         identity=IDENTITIES,
     )

@@ -28,15 +28,15 @@ rule ingest:
     input:
         video=source_video,
     output:
-        frames=directory("results/{identity}/frames"),
-        audio="results/{identity}/audio.wav",
+        frames=directory(ID.frames),
+        audio=ID.audio,
         preview=report(
-            "results/{identity}/ingest_preview.jpg",
+            ID.ingest_preview,
             caption="../report/ingest_preview.rst",
             category="Ingest",
             labels={"identity": "{identity}"},
         ),
-        meta="results/{identity}/meta.json",
+        meta=ID.meta,
     params:
         size=config["ingest"]["size"],
         crop_scale=config["ingest"]["crop_scale"],
