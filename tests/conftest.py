@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,9 @@ import pytest
 from talkgs.media import write_video, write_wav
 
 REPO = Path(__file__).resolve().parents[1]
+# The talkgs and snakemake commands of this interpreter's environment come first on PATH, as
+# `make test` arranges, so subprocess tests run the code under test whoever starts pytest.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 REAL_CLIP = REPO.parent / "shared" / "data" / "real_german_20s.mp4"
 
 # A binary time code painted into each source frame: CODE_BITS squares of CODE_CELL px on one
@@ -202,3 +207,51 @@ def demo_identity(
     with np.load(truth_path.with_name("truth_landmarks.npz")) as data:
         truth_landmarks = (data["landmarks"] - [crop["x"], crop["y"]]) * scale
     return DemoIdentity(layout, json.loads(truth_path.read_text()), truth_landmarks, crop)
+
+
+def first_frames(demo: DemoIdentity, folder: Path, count: int = 2) -> tuple[Path, Path]:
+    """The first ``count`` demo frames and their landmarks, as a small identity in ``folder``."""
+    from talkgs.face import landmarks
+
+    frames = folder / "frames"
+    frames.mkdir(parents=True)
+    for i in range(count):
+        name = f"{i:06d}.jpg"
+        (frames / name).write_bytes((demo.layout.path("frames") / name).read_bytes())
+    found = landmarks.load(demo.layout.path("landmarks"))
+    landmarks_npz = folder / "landmarks.npz"
+    landmarks.save(
+        landmarks_npz, landmarks.FaceLandmarks(found.landmarks[:count], found.detected[:count])
+    )
+    return frames, landmarks_npz
+
+
+def run_parsing_backend(
+    backend: str, frames: Path, landmarks_npz: Path, manifest: Path, weights: Path, out: Path
+) -> list[np.ndarray]:
+    """``talkgs parsing --backend …`` through the CLI; returns the label maps it wrote."""
+    import cv2
+
+    from talkgs.cli import main
+
+    code = main(
+        [
+            "parsing",
+            "--frames",
+            str(frames),
+            "--landmarks",
+            str(landmarks_npz),
+            "--output",
+            str(out),
+            "--preview",
+            str(out.with_suffix(".jpg")),
+            "--backend",
+            backend,
+            "--weights-manifest",
+            str(manifest),
+            "--weights-dir",
+            str(weights),
+        ]
+    )
+    assert code == 0
+    return [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(out.glob("*.png"))]

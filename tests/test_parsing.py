@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import yaml
 
-from conftest import DemoIdentity
+from conftest import DemoIdentity, first_frames, run_parsing_backend
 from talkgs.checksum import sha256_of
 from talkgs.cli import main
 from talkgs.face import regions
@@ -71,18 +71,7 @@ def test_bisenet_backend_runs_through_the_cli(demo_identity: DemoIdentity, tmp_p
     """`talkgs parsing --backend bisenet` with random weights in the real checkpoint format."""
     from talkgs.face.bisenet import BiSeNet
 
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(2):
-        source = demo_identity.layout.path("frames") / f"{i:06d}.jpg"
-        (frames / source.name).write_bytes(source.read_bytes())
-    landmarks_npz = tmp_path / "landmarks.npz"
-    with np.load(demo_identity.layout.path("landmarks")) as data:
-        np.savez(landmarks_npz, **{k: (v[:2] if v.ndim > 1 else v) for k, v in data.items()})
-    with np.load(landmarks_npz) as data:  # detected flag is per frame: cut it too
-        arrays = dict(data)
-    arrays["detected"] = arrays["detected"][:2]
-    np.savez(landmarks_npz, **arrays)
+    frames, landmarks_npz = first_frames(demo_identity, tmp_path)
     weights = tmp_path / "weights"
     weights.mkdir()
     torch.manual_seed(0)
@@ -91,28 +80,9 @@ def test_bisenet_backend_runs_through_the_cli(demo_identity: DemoIdentity, tmp_p
     real = yaml.safe_load(Path("resources/weights.yaml").read_text())["weights"]
     entry = dict(real["bisenet_face_parsing"], sha256=sha256_of(weights / "79999_iter.pth"))
     manifest.write_text(yaml.safe_dump({"weights": {"bisenet_face_parsing": entry}}))
-    out = tmp_path / "parsing"
-    code = main(
-        [
-            "parsing",
-            "--frames",
-            str(frames),
-            "--landmarks",
-            str(landmarks_npz),
-            "--output",
-            str(out),
-            "--preview",
-            str(tmp_path / "p.jpg"),
-            "--backend",
-            "bisenet",
-            "--weights-manifest",
-            str(manifest),
-            "--weights-dir",
-            str(weights),
-        ]
+    maps = run_parsing_backend(
+        "bisenet", frames, landmarks_npz, manifest, weights, tmp_path / "parsing"
     )
-    assert code == 0
-    maps = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(out.glob("*.png"))]
     assert len(maps) == 2 and maps[0].shape == (512, 512) and maps[0].max() < len(Label)
 
 
@@ -142,3 +112,22 @@ def test_bisenet_without_weights_says_which_file(
     assert "79999_iter.pth: weight file absent (sha256 468e13ca" in err
     assert "needed by parsing.backend: bisenet" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_same_frames_give_the_same_files(demo_identity: DemoIdentity, tmp_path: Path) -> None:
+    from talkgs.face import landmarks, parsing
+
+    frames, _ = first_frames(demo_identity, tmp_path / "identity", count=6)
+    outputs = []
+    for run in ("a", "b"):
+        landmarks.run(frames, tmp_path / f"{run}.npz", landmarks.LandmarksParams())
+        parsing.run(
+            frames,
+            tmp_path / f"{run}.npz",
+            tmp_path / run,
+            tmp_path / f"{run}.jpg",
+            parsing.ParsingParams(),
+        )
+        files = [tmp_path / f"{run}.npz", *sorted((tmp_path / run).glob("*.png"))]
+        outputs.append([f.read_bytes() for f in files])
+    assert outputs[0] == outputs[1]

@@ -413,3 +413,19 @@ def test_manifest_lists_the_official_tiny_checkpoint() -> None:
     spec = WeightStore(manifest).spec("sam2_hiera_tiny")
     assert spec.file == "sam2.1_hiera_tiny.pt" and spec.bytes == 156008466
     assert spec.sha256 == "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"
+
+
+def test_sam2_parsing_backend_through_the_cli(demo_identity, tmp_path: Path) -> None:
+    """`talkgs parsing --backend sam2`: prompts, SAM2 mask, then the landmark split (M2DAO MRS)."""
+    from conftest import first_frames, run_parsing_backend
+    from talkgs.face.labels import Label
+
+    frames, landmarks_npz = first_frames(demo_identity, tmp_path / "identity")
+    store = small_store(tmp_path / "weights")
+    maps = run_parsing_backend(
+        "sam2", frames, landmarks_npz, store.manifest_path, store.directory, tmp_path / "parsing"
+    )
+    assert len(maps) == 2 and maps[0].shape == (512, 512) and maps[0].max() < len(Label)
+    # whatever the random SAM2 mask, the landmark stage puts the face regions where they are
+    assert (maps[0] == Label.INNER_MOUTH).any() or (maps[0] == Label.LIPS).any()
+    assert (maps[0] == Label.FACE).sum() > 5000

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,10 +13,6 @@ from conftest import REPO
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(shutil.which('talkgs') or '').parent}:{os.environ['PATH']}",
-    }
     return subprocess.run(
         [
             "snakemake",
@@ -32,7 +26,6 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ],
         capture_output=True,
         text=True,
-        env=env,
         cwd=workdir,
     )
 

@@ -269,16 +269,19 @@ def _stage_output(log_path: Path | None) -> Iterator[tuple[IO[str] | None, IO[st
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with _stage_output(args.log) as (log_file, terminal):
-        talkgs_log.configure(log_file)
-        try:
-            args.handler(args)
-        except TalkgsError as error:
-            message = f"talkgs {args.command}: error: {error}"
-            if log_file is not None:
-                logging.getLogger("talkgs").error(message)
-            print(message, file=terminal, flush=True)
-            return EXIT_USER_ERROR
+    try:
+        with _stage_output(args.log) as (log_file, terminal):
+            talkgs_log.configure(log_file)
+            try:
+                args.handler(args)
+            except TalkgsError as error:
+                message = f"talkgs {args.command}: error: {error}"
+                if log_file is not None:
+                    logging.getLogger("talkgs").error(message)
+                print(message, file=terminal, flush=True)
+                return EXIT_USER_ERROR
+    finally:
+        talkgs_log.configure(None)  # back to stderr: the log file has closed
     return 0
 
 

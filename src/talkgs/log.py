@@ -15,13 +15,28 @@ from typing import IO, TypeVar
 from tqdm import tqdm
 
 T = TypeVar("T")
-_stream: IO[str] = sys.stderr
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when written to (it may be swapped after configure)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+_stream: IO[str] | _CurrentStderr = _CurrentStderr()
 
 
 def configure(log_file: IO[str] | None) -> None:
     """Send talkgs logging and progress bars to ``log_file`` (stderr when None)."""
     global _stream
-    _stream = log_file if log_file is not None else sys.stderr
+    _stream = log_file if log_file is not None else _CurrentStderr()
     root = logging.getLogger("talkgs")
     for handler in list(root.handlers):
         root.removeHandler(handler)

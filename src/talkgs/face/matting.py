@@ -11,7 +11,6 @@ Outputs, as in a TalkingGaussian data folder:
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,12 @@ from talkgs.errors import input_error
 from talkgs.face.labels import Label
 from talkgs.face.landmarks import frame_paths, read_rgb
 from talkgs.log import progress
+from talkgs.parallel import ordered_map
+from talkgs.png import write_png
 
 log = logging.getLogger("talkgs.matting")
 
 JPEG_QUALITY = [cv2.IMWRITE_JPEG_QUALITY, 95]
-PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
 
 @dataclass(frozen=True)
@@ -82,18 +82,19 @@ def background_plate(frames: list[Path], labels: list[Path], params: MattingPara
 
 
 def _layers(frame: Path, labels_path: Path, plate: np.ndarray, gt: Path, torso_path: Path) -> None:
-    rgb = read_rgb(frame)
+    bgr = cv2.imread(str(frame), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise input_error(frame, "unreadable image")
     labels = read_labels(labels_path)
-    background = labels == Label.BACKGROUND
-    composed = rgb.copy()
-    composed[background] = plate[background]
-    torso = (labels == Label.NECK) | (labels == Label.TORSO)
-    bgra = np.zeros((*labels.shape, 4), np.uint8)  # transparent pixels stay 0: smaller, faster
-    bgra[torso, :3] = rgb[torso, ::-1]
-    bgra[torso, 3] = 255
-    ok = cv2.imwrite(str(gt), cv2.cvtColor(composed, cv2.COLOR_RGB2BGR), JPEG_QUALITY)
-    if not (ok and cv2.imwrite(str(torso_path), bgra, PNG_FAST)):
-        raise OSError(f"could not write {gt} or {torso_path}")
+    # cv2 masked copies release the GIL and are ~100× faster than numpy boolean indexing here
+    composed = bgr.copy()
+    cv2.copyTo(plate, (labels == Label.BACKGROUND).astype(np.uint8), composed)
+    if not cv2.imwrite(str(gt), composed, JPEG_QUALITY):
+        raise OSError(f"could not write {gt}")
+    torso = np.where((labels == Label.NECK) | (labels == Label.TORSO), 255, 0).astype(np.uint8)
+    rgba = np.zeros((*labels.shape, 4), np.uint8)  # transparent pixels stay 0: smaller, faster
+    cv2.copyTo(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), torso, rgba)
+    write_png(torso_path, rgba)
 
 
 def run(
@@ -104,26 +105,30 @@ def run(
     missing = [p for p in labels if not p.is_file()]
     if missing:
         raise input_error(missing[0], f"label map missing ({len(missing)} of {len(frames)})")
-    plate = background_plate(frames, labels, params)
+    plate = cv2.cvtColor(background_plate(frames, labels, params), cv2.COLOR_RGB2BGR)
     with StagedOutputs(outputs.gt_imgs, outputs.torso_imgs, outputs.background) as staged:
         gt_dir, torso_dir = staged[outputs.gt_imgs], staged[outputs.torso_imgs]
         gt_dir.mkdir()
         torso_dir.mkdir()
-        with ThreadPoolExecutor(params.threads) as pool:  # cv2 codecs release the GIL
-            jobs = [
-                pool.submit(
-                    _layers,
-                    frame,
-                    label,
-                    plate,
-                    gt_dir / f"{i:06d}.jpg",
-                    torso_dir / f"{i:06d}.png",
-                )
-                for i, (frame, label) in enumerate(zip(frames, labels, strict=True))
-            ]
-            for job in progress(jobs, "gt and torso images"):
-                job.result()
-        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(plate, cv2.COLOR_RGB2BGR), JPEG_QUALITY)
+
+        def layers(index: int) -> None:
+            name = f"{index:06d}"
+            _layers(
+                frames[index],
+                labels[index],
+                plate,
+                gt_dir / f"{name}.jpg",
+                torso_dir / f"{name}.png",
+            )
+
+        # cv2 codecs and zlib release the GIL: the frames really run in parallel
+        for _ in progress(
+            ordered_map(layers, range(len(frames)), params.threads),
+            "gt and torso images",
+            total=len(frames),
+        ):
+            pass
+        ok, encoded = cv2.imencode(".jpg", plate, JPEG_QUALITY)
         if not ok:
             raise OSError("could not encode the background plate")
         staged[outputs.background].write_bytes(encoded.tobytes())

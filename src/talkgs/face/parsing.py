@@ -17,6 +17,7 @@ Output: ``parsing/NNNNNN.png``, one single-channel uint8 PNG per frame, same ind
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +34,13 @@ from talkgs.face.labels import Label
 from talkgs.face.teeth import teeth_mask
 from talkgs.log import progress
 from talkgs.parallel import BackgroundTasks, ordered_map
+from talkgs.png import write_png
 from talkgs.preview import first_middle_last, label_overlay, save_strip
 from talkgs.weights import WeightStore
 
 log = logging.getLogger("talkgs.parsing")
 
 BACKENDS = ("mediapipe", "bisenet", "sam2")
-PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # label maps compress well even at level 1
 NECK_CHROMA_TOLERANCE = 20.0  # YCrCb Cr/Cb units (of 255) between neck and face skin
 
 
@@ -97,49 +98,61 @@ def _neck_skin(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray) -> np
     """``[H, W]`` bool: skin-coloured pixels in the zone under the chin where the neck can be.
 
     The zone is as wide as the lower jaw (its middle 60%) and reaches half a face height below
-    the chin; skin is a chroma (YCrCb) close to the face's own skin, so a collar, a tie or a
-    scarf in that zone stays torso.
+    the chin; skin is a chroma (YCrCb) close to the face's own skin, sampled on the cheeks and
+    forehead, so a collar, a tie or a scarf in that zone stays torso.
     """
     height, width = labels.shape
     jaw = landmarks[list(regions.JAW), :2]
     chin_y = landmarks[regions.CHIN, 1]
     face_height = chin_y - landmarks[regions.FOREHEAD, 1]
     left, right = np.percentile(jaw[:, 0], [20, 80])
-    y0, y1 = int(max(jaw[:, 1].min(), 0)), int(min(chin_y + 0.5 * face_height, height))
+    y0 = int(max(chin_y - 0.35 * face_height, 0))  # the jaw's lowest part, not the ears
+    y1 = int(min(chin_y + 0.5 * face_height, height))
     x0, x1 = int(max(left, 0)), int(min(right + 1, width))
     neck = np.zeros((height, width), bool)
-    face = labels == Label.FACE
-    if y1 <= y0 or x1 <= x0 or not face.any():
+    if y1 <= y0 or x1 <= x0:
         return neck
-    chroma = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)[..., 1:]
-    ys, xs = np.nonzero(face)
-    sample = slice(None, None, max(len(ys) // 2000, 1))  # a few thousand face pixels suffice
-    face_chroma = cv2.cvtColor(
-        np.ascontiguousarray(rgb[ys[sample], xs[sample]][None]), cv2.COLOR_RGB2YCrCb
-    )[0, :, 1:].astype(np.float32)
-    centre = np.median(face_chroma, axis=0)
-    distance = np.abs(chroma.astype(np.float32) - centre).max(axis=-1)
-    neck[y0:y1, x0:x1] = distance <= NECK_CHROMA_TOLERANCE
+    ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)
+    skin = _skin_chroma(rgb, landmarks)
+    # a box in (Cr, Cb): both chroma channels within the tolerance of the face's skin
+    low = (0, *(skin - NECK_CHROMA_TOLERANCE))
+    high = (255, *(skin + NECK_CHROMA_TOLERANCE))
+    neck[y0:y1, x0:x1] = cv2.inRange(ycrcb, low, high) > 0
     return neck
 
 
+def _skin_chroma(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Median (Cr, Cb) of 5×5 patches at cheek and forehead landmarks."""
+    height, width = rgb.shape[:2]
+    patches = []
+    for index in regions.SKIN_SAMPLES:
+        x, y = np.clip(np.round(landmarks[index, :2]).astype(int), 2, [width - 3, height - 3])
+        patches.append(rgb[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3))
+    samples = np.concatenate(patches)[None]
+    return np.median(cv2.cvtColor(samples, cv2.COLOR_RGB2YCrCb)[0, :, 1:], axis=0)
+
+
 class MediapipeParser:
-    """Selfie segmentation for the person, landmark polygons for the rest."""
+    """Selfie segmentation for the person, landmark polygons for the rest.
+
+    Frames are independent and MediaPipe releases the GIL while it infers, so each thread gets
+    its own segmenter and frames are parsed in parallel (same results as one segmenter).
+    """
+
+    parallel_frames = True
 
     def __init__(self, person_threshold: float = 0.5) -> None:
         import mediapipe as mp
 
-        self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self._solution = mp.solutions.selfie_segmentation
+        self._per_thread = threading.local()
         self.person_threshold = person_threshold
 
     def parse(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        person = self._segmenter.process(rgb).segmentation_mask > self.person_threshold
-        return label_from_landmarks(person, landmarks, rgb)
-
-
-def write_labels(path: Path, labels: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), labels, PNG_FAST):
-        raise OSError(f"could not write {path}")
+        if not hasattr(self._per_thread, "segmenter"):
+            self._per_thread.segmenter = self._solution.SelfieSegmentation(model_selection=0)
+        mask = self._per_thread.segmenter.process(rgb).segmentation_mask
+        return label_from_landmarks(mask > self.person_threshold, landmarks, rgb)
 
 
 def make_parser(params: ParsingParams) -> Parser:
@@ -176,16 +189,22 @@ def run(
     counts = np.zeros(len(Label), np.int64)
     shown = first_middle_last(len(paths))
     tiles = []
-    frames = ordered_map(face_landmarks.read_rgb, paths, params.threads)
+
+    def parse_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
+        rgb = face_landmarks.read_rgb(paths[index])
+        return rgb, parser.parse(rgb, found.landmarks[index])
+
+    # torch backends use their own intra-op threads; frame-parallel only where it is safe
+    workers = params.threads if getattr(parser, "parallel_frames", False) else 1
+    parsed = ordered_map(parse_frame, range(len(paths)), workers)
     with StagedOutputs(output_dir, preview) as staged:
         staged[output_dir].mkdir()
         with BackgroundTasks(params.threads) as writes:
-            for index, rgb in enumerate(
-                progress(frames, f"parsing ({params.backend})", len(paths))
+            for index, (rgb, labels) in enumerate(
+                progress(parsed, f"parsing ({params.backend})", len(paths))
             ):
-                labels = parser.parse(rgb, found.landmarks[index])
                 counts += np.bincount(labels.ravel(), minlength=len(Label))[: len(Label)]
-                writes.submit(write_labels, staged[output_dir] / f"{index:06d}.png", labels)
+                writes.submit(write_png, staged[output_dir] / f"{index:06d}.png", labels)
                 if index in shown:
                     tiles.append((f"frame {index}", label_overlay(rgb, labels)))
         save_strip(staged[preview], tiles)

@@ -25,6 +25,8 @@ RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
 LEFT_BROW = (336, 296, 334, 293, 300, 276, 283, 282, 295, 285)
 CHIN = 152
 FOREHEAD = 10
+# Plain skin, away from brows, eyes, lips and the nose's highlights: both cheeks, mid-forehead.
+SKIN_SAMPLES = (50, 280, 101, 330, 151, 108, 337)
 
 
 def polygon(landmarks: np.ndarray, loop: tuple[int, ...]) -> np.ndarray:

@@ -13,10 +13,10 @@ TEETH_MIN_VALUE = 120
 
 def teeth_mask(rgb: np.ndarray, mouth: np.ndarray) -> np.ndarray:
     """``[H, W]`` bool: teeth pixels of ``rgb`` (``[H, W, 3]`` uint8) within ``mouth`` (bool)."""
-    if not mouth.any():
+    x0, y0, box_width, box_height = cv2.boundingRect(mouth.view(np.uint8))
+    if box_width == 0:
         return np.zeros(mouth.shape, bool)
-    ys, xs = np.nonzero(mouth)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    x1, y1 = x0 + box_width, y0 + box_height
     hsv = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2HSV)
     light_grey = (hsv[..., 1] <= TEETH_MAX_SATURATION) & (hsv[..., 2] >= TEETH_MIN_VALUE)
     teeth = np.zeros(mouth.shape, bool)
