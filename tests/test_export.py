@@ -103,3 +103,34 @@ def test_export_refuses_missing_artifacts_and_busy_folders(
     assert main(["export", "demo", str(busy), "--results", results]) == 2
     assert "already exists and is not empty" in capfd.readouterr().err
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.realdata
+def test_real_clip_export_passes_the_checker(real_clip: Path, tmp_path: Path) -> None:
+    from talkgs import ingest
+    from talkgs.face import landmarks, matting, parsing
+    from talkgs.layout import IdentityLayout
+
+    p = IdentityLayout(str(tmp_path / "results" / "german")).path
+    ingest.run(
+        ingest.IngestInputs(real_clip),
+        ingest.IngestOutputs(p("frames"), p("audio"), p("ingest_preview"), p("meta")),
+        ingest.IngestParams(),
+    )
+    landmarks.run(p("frames"), p("landmarks"), landmarks.LandmarksParams())
+    parsing.run(
+        p("frames"), p("landmarks"), p("parsing"), p("parsing_preview"), parsing.ParsingParams()
+    )
+    matting.run(
+        p("frames"),
+        p("parsing"),
+        matting.MattingOutputs(p("background"), p("gt_imgs"), p("torso_imgs")),
+        matting.MattingParams(),
+    )
+    out = tmp_path / "data" / "german"
+    assert main(["export", "german", str(out), "--results", str(tmp_path / "results")]) == 0
+    masks = check_talkinggaussian_folder(out, 500)
+    face_share = masks["face"].mean(axis=(1, 2))
+    assert (face_share > 0.08).all(), "a face in every frame"  # his face fills ~15% of 512²
+    assert masks["mouth"].any(axis=(1, 2)).mean() > 0.5, "he speaks: the mouth opens often"
+    assert masks["hair"].any(axis=(1, 2)).all()
