@@ -174,18 +174,13 @@ class DemoIdentity:
     crop: dict
 
 
-@pytest.fixture(scope="session")
-def demo_identity(
-    demo_clip: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
-) -> DemoIdentity:
-    import json
-
+def preprocess_identity(video: Path, identity_dir: Path):  # -> IdentityLayout
+    """Ingest ``video`` and run the face stages with default settings into ``identity_dir``."""
     from talkgs import ingest
     from talkgs.face import landmarks, matting, parsing
     from talkgs.layout import IdentityLayout
 
-    video, truth_path = demo_clip
-    layout = IdentityLayout(str(tmp_path_factory.mktemp("results") / "demo"))
+    layout = IdentityLayout(str(identity_dir))
     p = layout.path
     ingest.run(
         ingest.IngestInputs(video),
@@ -202,6 +197,18 @@ def demo_identity(
         matting.MattingOutputs(p("background"), p("gt_imgs"), p("torso_imgs")),
         matting.MattingParams(),
     )
+    return layout
+
+
+@pytest.fixture(scope="session")
+def demo_identity(
+    demo_clip: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> DemoIdentity:
+    import json
+
+    video, truth_path = demo_clip
+    layout = preprocess_identity(video, tmp_path_factory.mktemp("results") / "demo")
+    p = layout.path
     crop = json.loads(p("meta").read_text())["crop"]
     scale = 512 / crop["size"]
     with np.load(truth_path.with_name("truth_landmarks.npz")) as data:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DemoIdentity
+from conftest import DemoIdentity, preprocess_identity
 from talkgs.cli import main
 from talkgs.face.labels import Label
 from talkgs.media import read_wav
@@ -107,26 +107,7 @@ def test_export_refuses_missing_artifacts_and_busy_folders(
 
 @pytest.mark.realdata
 def test_real_clip_export_passes_the_checker(real_clip: Path, tmp_path: Path) -> None:
-    from talkgs import ingest
-    from talkgs.face import landmarks, matting, parsing
-    from talkgs.layout import IdentityLayout
-
-    p = IdentityLayout(str(tmp_path / "results" / "german")).path
-    ingest.run(
-        ingest.IngestInputs(real_clip),
-        ingest.IngestOutputs(p("frames"), p("audio"), p("ingest_preview"), p("meta")),
-        ingest.IngestParams(),
-    )
-    landmarks.run(p("frames"), p("landmarks"), landmarks.LandmarksParams())
-    parsing.run(
-        p("frames"), p("landmarks"), p("parsing"), p("parsing_preview"), parsing.ParsingParams()
-    )
-    matting.run(
-        p("frames"),
-        p("parsing"),
-        matting.MattingOutputs(p("background"), p("gt_imgs"), p("torso_imgs")),
-        matting.MattingParams(),
-    )
+    preprocess_identity(real_clip, tmp_path / "results" / "german")
     out = tmp_path / "data" / "german"
     assert main(["export", "german", str(out), "--results", str(tmp_path / "results")]) == 0
     masks = check_talkinggaussian_folder(out, 500)
