@@ -131,3 +131,14 @@ def test_same_frames_give_the_same_files(demo_identity: DemoIdentity, tmp_path: 
         files = [tmp_path / f"{run}.npz", *sorted((tmp_path / run).glob("*.png"))]
         outputs.append([f.read_bytes() for f in files])
     assert outputs[0] == outputs[1]
+
+
+def test_neck_is_skin_not_the_dark_collar(demo_identity: DemoIdentity) -> None:
+    """The demo's black turtleneck sits in the neck zone; only skin may be labelled neck."""
+    labels = label_maps(demo_identity)
+    for index in (0, len(labels) // 2):
+        rgb = cv2.imread(str(demo_identity.layout.path("frames") / f"{index:06d}.jpg"))
+        luma = cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY)
+        neck, face = labels[index] == Label.NECK, labels[index] == Label.FACE
+        assert neck.sum() > 500, "the skin under the chin is neck"
+        assert np.percentile(luma[neck], 5) > 0.4 * np.median(luma[face]), "no near-black neck"

@@ -42,6 +42,7 @@ log = logging.getLogger("talkgs.parsing")
 
 BACKENDS = ("mediapipe", "bisenet", "sam2")
 NECK_CHROMA_TOLERANCE = 20.0  # YCrCb Cr/Cb units (of 255) between neck and face skin
+NECK_MIN_RELATIVE_LUMA = 0.4  # a shadowed neck is darker than the face, but not near-black
 
 
 class Parser(Protocol):
@@ -98,8 +99,8 @@ def _neck_skin(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray) -> np
     """``[H, W]`` bool: skin-coloured pixels in the zone under the chin where the neck can be.
 
     The zone is as wide as the lower jaw (its middle 60%) and reaches half a face height below
-    the chin; skin is a chroma (YCrCb) close to the face's own skin, sampled on the cheeks and
-    forehead, so a collar, a tie or a scarf in that zone stays torso.
+    the chin; skin is a colour (YCrCb) close to the face's own skin, sampled on the cheeks and
+    forehead, so a collar, a tie, a scarf or a dark turtleneck in that zone stays torso.
     """
     height, width = labels.shape
     jaw = landmarks[list(regions.JAW), :2]
@@ -113,23 +114,24 @@ def _neck_skin(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray) -> np
     if y1 <= y0 or x1 <= x0:
         return neck
     ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)
-    skin = _skin_chroma(rgb, landmarks)
-    # a box in (Cr, Cb): both chroma channels within the tolerance of the face's skin
-    low = (0, *(skin - NECK_CHROMA_TOLERANCE))
-    high = (255, *(skin + NECK_CHROMA_TOLERANCE))
+    luma, cr, cb = _skin_colour(rgb, landmarks)
+    # a box in YCrCb: chroma within the tolerance of the face's skin, and not much darker than
+    # it (near-black cloth has a neutral, meaningless chroma that would otherwise pass)
+    low = (NECK_MIN_RELATIVE_LUMA * luma, cr - NECK_CHROMA_TOLERANCE, cb - NECK_CHROMA_TOLERANCE)
+    high = (255, cr + NECK_CHROMA_TOLERANCE, cb + NECK_CHROMA_TOLERANCE)
     neck[y0:y1, x0:x1] = cv2.inRange(ycrcb, low, high) > 0
     return neck
 
 
-def _skin_chroma(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Median (Cr, Cb) of 5×5 patches at cheek and forehead landmarks."""
+def _skin_colour(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Median (Y, Cr, Cb) of 5×5 patches at cheek and forehead landmarks."""
     height, width = rgb.shape[:2]
     patches = []
     for index in regions.SKIN_SAMPLES:
         x, y = np.clip(np.round(landmarks[index, :2]).astype(int), 2, [width - 3, height - 3])
         patches.append(rgb[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3))
     samples = np.concatenate(patches)[None]
-    return np.median(cv2.cvtColor(samples, cv2.COLOR_RGB2YCrCb)[0, :, 1:], axis=0)
+    return np.median(cv2.cvtColor(samples, cv2.COLOR_RGB2YCrCb)[0], axis=0)
 
 
 class MediapipeParser:
