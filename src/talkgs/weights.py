@@ -97,3 +97,28 @@ class WeightStore:
         except Exception as error:  # a corrupt or pickled-code file: say which, in one line
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise TalkgsError(f"{path}: cannot load as plain tensors ({message})") from error
+
+
+def status_table(store: WeightStore) -> list[dict[str, str]]:
+    """One row per manifest entry: name, file, used_by and its status in the weights folder."""
+    return [
+        {"name": spec.name, "file": spec.file, "used_by": spec.used_by,
+         "status": store.status(spec.name)}
+        for spec in store.specs.values()
+    ]  # fmt: skip
+
+
+def format_status(rows: list[dict[str, str]], directory: Path) -> str:
+    """The table ``talkgs weights`` prints, and a closing line saying what is usable."""
+    if not rows:
+        return "no weights declared"
+    widths = {key: max(len(key), *(len(row[key]) for row in rows)) for key in rows[0]}
+    header = "  ".join(key.ljust(widths[key]) for key in widths)
+    lines = [header, "  ".join("-" * widths[key] for key in widths)]
+    lines += ["  ".join(row[key].ljust(widths[key]) for key in widths) for row in rows]
+    present = sum(row["status"] == "present" for row in rows)
+    lines.append(
+        f"{present} of {len(rows)} weight files present in {directory}; the default backends "
+        "need none"
+    )
+    return "\n".join(lines)
