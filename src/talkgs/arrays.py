@@ -19,7 +19,10 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            # np.require, not np.ascontiguousarray, which turns a 0-d scalar into shape (1,)
+            np.lib.format.write_array(
+                buffer, np.require(array, requirements="C"), allow_pickle=False
+            )
             entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             entry.external_attr = 0o644 << 16
             archive.writestr(entry, buffer.getvalue())

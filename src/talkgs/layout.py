@@ -59,5 +59,26 @@ class IdentityLayout:
     def torso_imgs(self) -> str:
         return self._at("torso_imgs")
 
+    # pose
+    @property
+    def pose(self) -> str:
+        return self._at("pose.npz")
+
+    @property
+    def transforms_train(self) -> str:
+        return self._at("transforms_train.json")
+
+    @property
+    def transforms_val(self) -> str:
+        return self._at("transforms_val.json")
+
+    @property
+    def pose_quality(self) -> str:
+        return self._at("pose_quality.json")
+
+    @property
+    def pose_plot(self) -> str:
+        return self._at("pose.png")
+
     def path(self, name: str) -> Path:
         return Path(getattr(self, name))
