@@ -22,6 +22,7 @@ wildcard_constraints:
 
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/face.smk"
+include: "workflow/rules/pose.smk"
 
 
 rule all:

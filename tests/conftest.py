@@ -157,11 +157,17 @@ def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return video, truth
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_clip() -> Path:
     if not REAL_CLIP.is_file():
         pytest.skip(f"real clip absent: {REAL_CLIP}")
     return REAL_CLIP
+
+
+@pytest.fixture(scope="session")
+def real_identity(real_clip: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real clip ingested and through the face stages once per session (~35 s)."""
+    return preprocess_identity(real_clip, tmp_path_factory.mktemp("results") / "german")
 
 
 @dataclass

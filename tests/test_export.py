@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DemoIdentity, preprocess_identity
+from conftest import DemoIdentity
 from talkgs.cli import main
 from talkgs.face.labels import Label
 from talkgs.media import read_wav
@@ -106,10 +106,10 @@ def test_export_refuses_missing_artifacts_and_busy_folders(
 
 
 @pytest.mark.realdata
-def test_real_clip_export_passes_the_checker(real_clip: Path, tmp_path: Path) -> None:
-    preprocess_identity(real_clip, tmp_path / "results" / "german")
+def test_real_clip_export_passes_the_checker(real_identity, tmp_path: Path) -> None:
+    results = Path(real_identity.root).parent
     out = tmp_path / "data" / "german"
-    assert main(["export", "german", str(out), "--results", str(tmp_path / "results")]) == 0
+    assert main(["export", "german", str(out), "--results", str(results)]) == 0
     masks = check_talkinggaussian_folder(out, 500)
     face_share = masks["face"].mean(axis=(1, 2))
     assert (face_share > 0.08).all(), "a face in every frame"  # his face fills ~15% of 512²

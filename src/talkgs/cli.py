@@ -65,6 +65,24 @@ def _matting(args: argparse.Namespace) -> None:
     matting.run(args.frames, args.parsing, outputs, matting.MattingParams())
 
 
+def _pose(args: argparse.Namespace) -> None:
+    from talkgs import pose
+
+    pose.run(
+        pose.PoseInputs(
+            frames=args.frames, landmarks=args.landmarks, meta=args.meta, parsing=args.parsing
+        ),
+        pose.PoseOutputs(
+            pose=args.pose,
+            train=args.transforms_train,
+            val=args.transforms_val,
+            quality=args.quality,
+            plot=args.plot,
+        ),
+        pose.PoseParams(fov_deg=args.fov, smoothing=not args.no_smoothing),
+    )
+
+
 def _export(args: argparse.Namespace) -> None:
     from talkgs import export
 
@@ -179,6 +197,45 @@ def _add_matting(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torso-imgs", type=Path, required=True, help="output folder torso_imgs")
 
 
+def _add_pose(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "pose",
+        _pose,
+        "head pose from optical flow, and TalkingGaussian camera files",
+        "Track rigid keypoints of the face (forehead, temples, nose, upper cheeks) with "
+        "dense optical flow, tie them to the identity's own 3D face (from its Face Mesh "
+        "landmarks) and fit every frame's rotation and translation and one focal length "
+        "jointly, robustly and smoothly in time (M2DAO-Talker's head pose estimation). "
+        "Writes pose.npz, transforms_train.json / transforms_val.json (TalkingGaussian's "
+        "camera-to-world, OpenGL axes, last 1/11 of frames for validation), "
+        "pose_quality.json (reprojection error, jitter, against per-frame PnP) and a plot.",
+    )
+    p.add_argument("--frames", type=Path, required=True, help="folder of ingested frames")
+    p.add_argument("--landmarks", type=Path, required=True, help="landmarks.npz")
+    p.add_argument("--meta", type=Path, required=True, help="meta.json of the ingest stage")
+    p.add_argument(
+        "--parsing", type=Path, help="folder of label maps (keypoints stay on face and hair)"
+    )
+    p.add_argument("--pose", type=Path, required=True, help="output pose.npz")
+    p.add_argument("--transforms-train", type=Path, required=True, help="output json")
+    p.add_argument("--transforms-val", type=Path, required=True, help="output json")
+    p.add_argument("--quality", type=Path, required=True, help="output pose_quality.json")
+    p.add_argument("--plot", type=Path, required=True, help="output PNG for the report")
+    p.add_argument(
+        "--fov",
+        type=float,
+        default=40.0,
+        help="horizontal field of view of the source video in degrees, the focal length's "
+        "starting point and prior (default 40)",
+    )
+    p.add_argument(
+        "--no-smoothing",
+        action="store_true",
+        help="leave out the acceleration prior (temporal smoothing)",
+    )
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = _subparser(
         sub,
@@ -224,7 +281,15 @@ def _subparser(
     return parser
 
 
-SUBCOMMANDS = (_add_demo, _add_ingest, _add_landmarks, _add_parsing, _add_matting, _add_export)
+SUBCOMMANDS = (
+    _add_demo,
+    _add_ingest,
+    _add_landmarks,
+    _add_parsing,
+    _add_matting,
+    _add_pose,
+    _add_export,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,16 @@ def source_video(wildcards):
 def final_outputs():
     """The targets of the default run: each identity's preprocessing artifacts."""
     return expand(
-        [ID.meta, ID.audio, ID.ingest_preview, ID.parsing_preview, ID.background],
+        [
+            ID.meta,
+            ID.audio,
+            ID.ingest_preview,
+            ID.parsing_preview,
+            ID.background,
+            ID.transforms_train,
+            ID.transforms_val,
+            ID.pose_quality,
+            ID.pose_plot,
+        ],
         identity=IDENTITIES,
     )
