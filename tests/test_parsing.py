@@ -142,3 +142,32 @@ def test_neck_is_skin_not_the_dark_collar(demo_identity: DemoIdentity) -> None:
         neck, face = labels[index] == Label.NECK, labels[index] == Label.FACE
         assert neck.sum() > 500, "the skin under the chin is neck"
         assert np.percentile(luma[neck], 5) > 0.4 * np.median(luma[face]), "no near-black neck"
+
+
+def test_sam2_model_choice_names_its_own_checkpoint(
+    demo_identity: DemoIdentity, tmp_path: Path, capfd
+) -> None:
+    frames, landmarks_npz = first_frames(demo_identity, tmp_path / "identity")
+    code = main(
+        [
+            "parsing",
+            "--frames",
+            str(frames),
+            "--landmarks",
+            str(landmarks_npz),
+            "--output",
+            str(tmp_path / "p"),
+            "--preview",
+            str(tmp_path / "p.jpg"),
+            "--backend",
+            "sam2",
+            "--sam2-model",
+            "small",
+            "--weights-dir",
+            str(tmp_path / "none"),
+        ]
+    )
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert "sam2.1_hiera_small.pt: weight file absent (sha256 6d1aa6f3" in err
+    assert "needed by parsing.sam2_model: small" in err

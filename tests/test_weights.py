@@ -75,3 +75,26 @@ def test_every_manifest_entry_is_complete() -> None:
         assert set(entry) == {"file", "sha256", "bytes", "source", "licence", "used_by"}, name
         assert len(entry["sha256"]) == 64 and int(entry["sha256"], 16) >= 0, name
         assert entry["used_by"].count(":") == 1, name  # "config.key: value"
+
+
+def test_talkgs_weights_lists_every_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    from talkgs.cli import main
+
+    empty = REPO / "resources" / "no-such-folder"
+    assert (
+        main(
+            [
+                "weights",
+                "--weights-manifest",
+                str(REPO / "resources" / "weights.yaml"),
+                "--weights-dir",
+                str(empty),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    for line in ("bisenet_face_parsing  79999_iter.pth", "sam2_hiera_tiny"):
+        assert line in out
+    assert "parsing.backend: bisenet" in out and "absent" in out
+    assert "0 of 5 weight files present" in out

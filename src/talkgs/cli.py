@@ -53,7 +53,10 @@ def _parsing(args: argparse.Namespace) -> None:
     from talkgs.face import parsing
 
     params = parsing.ParsingParams(
-        backend=args.backend, weights_manifest=args.weights_manifest, weights_dir=args.weights_dir
+        backend=args.backend,
+        weights_manifest=args.weights_manifest,
+        weights_dir=args.weights_dir,
+        sam2_model=args.sam2_model,
     )
     parsing.run(args.frames, args.landmarks, args.output, args.preview, params)
 
@@ -81,6 +84,13 @@ def _pose(args: argparse.Namespace) -> None:
         ),
         pose.PoseParams(fov_deg=args.fov, smoothing=not args.no_smoothing),
     )
+
+
+def _weights(args: argparse.Namespace) -> None:
+    from talkgs.weights import WeightStore, format_status, status_table
+
+    store = WeightStore(args.weights_manifest, args.weights_dir)
+    print(format_status(status_table(store), store.directory))
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -177,6 +187,12 @@ def _add_parsing(sub: argparse._SubParsersAction) -> None:
         default="mediapipe",
         help="mediapipe (default, no weights), bisenet or sam2 (user weights)",
     )
+    p.add_argument(
+        "--sam2-model",
+        choices=("tiny", "small", "base_plus", "large"),
+        default="tiny",
+        help="which SAM 2.1 checkpoint the sam2 backend loads (default tiny)",
+    )
     _add_weights_options(p)
 
 
@@ -257,6 +273,19 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_weights(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "weights",
+        _weights,
+        "which optional backends have their weight files",
+        "List every weight file in the manifest with the backend that uses it and whether it "
+        "is present, absent or has the wrong sha256. Nothing is downloaded, ever: put the "
+        "files into the weights folder yourself (sources are in resources/weights.yaml).",
+    )
+    _add_weights_options(p)
+
+
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights-manifest",
@@ -289,6 +318,7 @@ SUBCOMMANDS = (
     _add_matting,
     _add_pose,
     _add_export,
+    _add_weights,
 )
 
 

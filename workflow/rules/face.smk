@@ -37,6 +37,7 @@ rule parsing:
         ),
     params:
         backend=config["parsing"]["backend"],
+        sam2_model=config["parsing"]["sam2_model"],
         manifest=config["weights"]["manifest"],
         weights_dir=config["weights"]["dir"],
     log:
@@ -52,6 +53,7 @@ rule parsing:
     shell:
         "talkgs parsing --frames {input.frames} --landmarks {input.landmarks}"
         " --output {output.parsing} --preview {output.preview} --backend {params.backend}"
+        " --sam2-model {params.sam2_model}"
         " --weights-manifest {params.manifest:q} --weights-dir {params.weights_dir:q} --log {log}"
 
 

@@ -57,6 +57,7 @@ class ParsingParams:
     person_threshold: float = 0.5  # selfie-segmentation probability that counts as person
     weights_manifest: Path = Path("resources/weights.yaml")
     weights_dir: Path = Path("resources/weights")
+    sam2_model: str = "tiny"  # tiny | small | base_plus | large
     threads: int = 2  # frame decoding and PNG encoding overlap the model
 
 
@@ -166,9 +167,13 @@ def make_parser(params: ParsingParams) -> Parser:
 
         return BiSeNetParser(store)
     if params.backend == "sam2":
-        from talkgs.face.sam2_parser import Sam2PortraitParser
+        from talkgs.face.sam2_parser import SAM2_CONFIGS, Sam2PortraitParser
 
-        return Sam2PortraitParser(store)
+        if params.sam2_model not in SAM2_CONFIGS:
+            raise ValueError(f"unknown SAM2 model {params.sam2_model!r}")
+        return Sam2PortraitParser(
+            store, f"sam2_hiera_{params.sam2_model}", SAM2_CONFIGS[params.sam2_model]
+        )
     raise ValueError(f"unknown parsing backend {params.backend!r}; choose from {BACKENDS}")
 
 

@@ -14,6 +14,14 @@ from talkgs.face.parsing import label_from_landmarks
 from talkgs.face.sam2 import Sam2ImagePredictor, portrait_prompts
 from talkgs.weights import WeightStore
 
+# parsing.sam2_model → the official config file that goes with its checkpoint
+SAM2_CONFIGS = {
+    "tiny": "sam2.1_hiera_t.yaml",
+    "small": "sam2.1_hiera_s.yaml",
+    "base_plus": "sam2.1_hiera_b+.yaml",
+    "large": "sam2.1_hiera_l.yaml",
+}
+
 
 class Sam2PortraitParser:
     def __init__(
