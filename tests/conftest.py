@@ -239,6 +239,22 @@ def first_frames(demo: DemoIdentity, folder: Path, count: int = 2) -> tuple[Path
     return frames, landmarks_npz
 
 
+def parsing_args(frames: Path, landmarks_npz: Path, out: Path, *options: str) -> list[str]:
+    """Arguments of ``talkgs parsing`` writing label maps to ``out`` (preview beside it)."""
+    return [
+        "parsing",
+        "--frames",
+        str(frames),
+        "--landmarks",
+        str(landmarks_npz),
+        "--output",
+        str(out),
+        "--preview",
+        str(out.with_suffix(".jpg")),
+        *options,
+    ]
+
+
 def run_parsing_backend(
     backend: str, frames: Path, landmarks_npz: Path, manifest: Path, weights: Path, out: Path
 ) -> list[np.ndarray]:
@@ -247,24 +263,13 @@ def run_parsing_backend(
 
     from talkgs.cli import main
 
-    code = main(
-        [
-            "parsing",
-            "--frames",
-            str(frames),
-            "--landmarks",
-            str(landmarks_npz),
-            "--output",
-            str(out),
-            "--preview",
-            str(out.with_suffix(".jpg")),
-            "--backend",
-            backend,
-            "--weights-manifest",
-            str(manifest),
-            "--weights-dir",
-            str(weights),
-        ]
-    )
-    assert code == 0
+    options = [
+        "--backend",
+        backend,
+        "--weights-manifest",
+        str(manifest),
+        "--weights-dir",
+        str(weights),
+    ]
+    assert main(parsing_args(frames, landmarks_npz, out, *options)) == 0
     return [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(out.glob("*.png"))]

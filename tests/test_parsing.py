@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import yaml
 
-from conftest import DemoIdentity, first_frames, run_parsing_backend
+from conftest import DemoIdentity, first_frames, parsing_args, run_parsing_backend
 from talkgs.checksum import sha256_of
 from talkgs.cli import main
 from talkgs.face import regions
@@ -90,23 +90,16 @@ def test_bisenet_without_weights_says_which_file(
     demo_identity: DemoIdentity, tmp_path: Path, capfd
 ) -> None:
     layout = demo_identity.layout
-    code = main(
-        [
-            "parsing",
-            "--frames",
-            str(layout.path("frames")),
-            "--landmarks",
-            str(layout.path("landmarks")),
-            "--output",
-            str(tmp_path / "p"),
-            "--preview",
-            str(tmp_path / "p.jpg"),
-            "--backend",
-            "bisenet",
-            "--weights-dir",
-            str(tmp_path / "none"),
-        ]
+    args = parsing_args(
+        layout.path("frames"),
+        layout.path("landmarks"),
+        tmp_path / "p",
+        "--backend",
+        "bisenet",
+        "--weights-dir",
+        str(tmp_path / "none"),
     )
+    code = main(args)
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert "79999_iter.pth: weight file absent (sha256 468e13ca" in err
@@ -149,23 +142,17 @@ def test_sam2_model_choice_names_its_own_checkpoint(
 ) -> None:
     frames, landmarks_npz = first_frames(demo_identity, tmp_path / "identity")
     code = main(
-        [
-            "parsing",
-            "--frames",
-            str(frames),
-            "--landmarks",
-            str(landmarks_npz),
-            "--output",
-            str(tmp_path / "p"),
-            "--preview",
-            str(tmp_path / "p.jpg"),
+        parsing_args(
+            frames,
+            landmarks_npz,
+            tmp_path / "p",
             "--backend",
             "sam2",
             "--sam2-model",
             "small",
             "--weights-dir",
             str(tmp_path / "none"),
-        ]
+        )
     )
     err = capfd.readouterr().err.strip().splitlines()[-1]
     assert code == 2
