@@ -32,7 +32,7 @@ from talkgs.atomic import StagedOutputs
 from talkgs.errors import TalkgsError, input_error
 from talkgs.face import landmarks as face_landmarks
 from talkgs.face.labels import Label, talkinggaussian_colours
-from talkgs.face.matting import read_labels
+from talkgs.frames import read_labels
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.parallel import ordered_map

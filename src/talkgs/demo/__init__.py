@@ -25,9 +25,10 @@ import numpy as np
 
 from talkgs.arrays import write_npz
 from talkgs.atomic import StagedOutputs
+from talkgs.camera import Camera
 from talkgs.demo.animate import Animator
 from talkgs.demo.deform import MOUTH_OPEN_MAX_SHARE, FaceRig, build_rig, mouth_width_px
-from talkgs.demo.motion import Camera, HeadTrajectory, blink_curve, head_trajectory
+from talkgs.demo.motion import HeadTrajectory, blink_curve, head_trajectory
 from talkgs.demo.portrait import Portrait, load_portrait
 from talkgs.demo.speech import FPS, SAMPLE_RATE, VOICE, Soundtrack, make_soundtrack, script_for_seed
 from talkgs.demo.truth import LANDMARKS_FILE_NAME, write_truth_json

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from talkgs.camera import Camera
+
 # Bounds of the head motion. Angles in degrees, offsets in pixels at the rest depth.
 YAW_DEG, PITCH_DEG, ROLL_DEG = 6.0, 3.0, 4.0
 SHIFT_X_PX, SHIFT_Y_PX, SHIFT_Z_PX = 8.0, 6.0, 16.0
@@ -27,18 +29,6 @@ FIRST_BLINK_S = (0.8, 1.6)
 BLINK_INTERVAL_S = (2.2, 3.4)
 BLINK_FRAMES = (5, 7)  # inclusive range of a blink's length in frames
 BLINK_HORIZON_S = 12.0  # blinks are drawn over the longest demo, so shorter ones are prefixes
-
-
-@dataclass(frozen=True)
-class Camera:
-    focal: float  # pixels
-    cx: float
-    cy: float
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """The 3×3 intrinsic matrix K."""
-        return np.array([[self.focal, 0.0, self.cx], [0.0, self.focal, self.cy], [0.0, 0.0, 1.0]])
 
 
 @dataclass(frozen=True)

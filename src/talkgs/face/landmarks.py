@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from talkgs.arrays import write_npz
 from talkgs.atomic import StagedOutputs
 from talkgs.errors import TalkgsError, input_error
+from talkgs.frames import frame_paths, read_rgb
 from talkgs.log import progress
 from talkgs.parallel import ordered_map
 
@@ -65,24 +65,6 @@ class FaceLandmarks:
     def ibug68(self) -> np.ndarray:
         """``[T, 68, 2]`` float32 iBUG-68 points in pixels."""
         return self.landmarks[:, IBUG68, :2]
-
-
-def frame_paths(frames_dir: Path) -> list[Path]:
-    """The ingested frames in index order; their names must be 000000.jpg, 000001.jpg, …"""
-    paths = sorted(Path(frames_dir).glob("*.jpg"))
-    if not paths:
-        raise input_error(frames_dir, "no frames (*.jpg) in the folder")
-    for index, path in enumerate(paths):
-        if path.stem != f"{index:06d}":
-            raise input_error(path, f"frame {index} is missing or misnamed")
-    return paths
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise input_error(path, "unreadable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def track(paths: list[Path], params: LandmarksParams) -> FaceLandmarks:

@@ -21,7 +21,7 @@ import numpy as np
 from talkgs.atomic import StagedOutputs
 from talkgs.errors import input_error
 from talkgs.face.labels import Label
-from talkgs.face.landmarks import frame_paths, read_rgb
+from talkgs.frames import frame_paths, read_image, read_labels, read_rgb
 from talkgs.log import progress
 from talkgs.parallel import ordered_map
 from talkgs.png import write_png
@@ -43,13 +43,6 @@ class MattingOutputs:
     background: Path  # bc.jpg
     gt_imgs: Path
     torso_imgs: Path
-
-
-def read_labels(path: Path) -> np.ndarray:
-    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if labels is None or labels.ndim != 2:
-        raise input_error(path, "not a single-channel label map")
-    return labels
 
 
 def background_plate(frames: list[Path], labels: list[Path], params: MattingParams) -> np.ndarray:
@@ -82,9 +75,7 @@ def background_plate(frames: list[Path], labels: list[Path], params: MattingPara
 
 
 def _layers(frame: Path, labels_path: Path, plate: np.ndarray, gt: Path, torso_path: Path) -> None:
-    bgr = cv2.imread(str(frame), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise input_error(frame, "unreadable image")
+    bgr = read_image(frame)
     labels = read_labels(labels_path)
     # cv2 masked copies release the GIL and are ~100× faster than numpy boolean indexing here
     composed = bgr.copy()

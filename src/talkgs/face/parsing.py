@@ -32,6 +32,7 @@ from talkgs.face import landmarks as face_landmarks
 from talkgs.face import regions
 from talkgs.face.labels import Label
 from talkgs.face.teeth import teeth_mask
+from talkgs.frames import frame_paths, read_rgb
 from talkgs.log import progress
 from talkgs.parallel import BackgroundTasks, ordered_map
 from talkgs.png import write_png
@@ -186,7 +187,7 @@ def run(
     parser_factory: Callable[[ParsingParams], Parser] = make_parser,
 ) -> dict[str, Any]:
     """Label maps of every frame → ``output_dir/NNNNNN.png``; ``preview``: three overlays."""
-    paths = face_landmarks.frame_paths(frames_dir)
+    paths = frame_paths(frames_dir)
     found = face_landmarks.load(landmarks_path)
     if len(found.landmarks) != len(paths):
         raise input_error(
@@ -198,7 +199,7 @@ def run(
     tiles = []
 
     def parse_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
-        rgb = face_landmarks.read_rgb(paths[index])
+        rgb = read_rgb(paths[index])
         return rgb, parser.parse(rgb, found.landmarks[index])
 
     # torch backends use their own intra-op threads; frame-parallel only where it is safe

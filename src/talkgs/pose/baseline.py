@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from talkgs.pose.camera import Camera
+from talkgs.camera import Camera
 
 
 def per_frame_pnp(

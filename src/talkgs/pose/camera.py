@@ -18,25 +18,9 @@ Conventions, stated once for the whole ``talkgs.pose`` package:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Camera:
-    focal: float  # pixels
-    cx: float  # principal point, pixels: the frame centre
-    cy: float
-
-    @classmethod
-    def centred(cls, focal: float, width: int, height: int) -> Camera:
-        return cls(float(focal), width / 2.0, height / 2.0)
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """The 3×3 intrinsic matrix K."""
-        return np.array([[self.focal, 0.0, self.cx], [0.0, self.focal, self.cy], [0.0, 0.0, 1.0]])
+from talkgs.camera import Camera
 
 
 def skew(v: np.ndarray) -> np.ndarray:

@@ -34,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from talkgs.camera import Camera
 from talkgs.pose import baseline, flow, shape, solve, ties
-from talkgs.pose.camera import Camera, exp_so3, project
+from talkgs.pose.camera import exp_so3, project
 
 log = logging.getLogger("talkgs.pose")
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from talkgs.errors import input_error
 from talkgs.face.labels import Label
+from talkgs.frames import read_image, read_labels
 from talkgs.log import progress
 from talkgs.parallel import ordered_map
 
@@ -179,13 +180,11 @@ def track_keypoints(
 
 def _frames(frames: list[Path], labels: list[Path] | None, threads: int) -> Iterator[_Frame]:
     def read(index: int) -> _Frame:
-        gray = cv2.imread(str(frames[index]), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise input_error(frames[index], "unreadable image")
+        gray = read_image(frames[index], cv2.IMREAD_GRAYSCALE)
         label_map = None
         if labels is not None:
-            label_map = cv2.imread(str(labels[index]), cv2.IMREAD_UNCHANGED)
-            if label_map is None or label_map.shape != gray.shape:
+            label_map = read_labels(labels[index])
+            if label_map.shape != gray.shape:
                 raise input_error(labels[index], "not a label map of the frame's size")
         return _Frame(index, gray, label_map)
 

@@ -29,6 +29,7 @@ from talkgs.arrays import write_npz
 from talkgs.atomic import StagedOutputs
 from talkgs.errors import input_error
 from talkgs.face import landmarks as face_landmarks
+from talkgs.frames import frame_paths
 from talkgs.pose import quality, transforms
 from talkgs.pose.camera import euler_from_rotation
 from talkgs.pose.estimate import HIGH_RESIDUAL, PoseEstimate, PoseParams, estimate
@@ -55,7 +56,7 @@ class PoseOutputs:
 
 def run(inputs: PoseInputs, outputs: PoseOutputs, params: PoseParams) -> dict[str, Any]:
     """Estimate the head pose of every frame and write the stage's outputs atomically."""
-    frames = face_landmarks.frame_paths(inputs.frames)
+    frames = frame_paths(inputs.frames)
     found = face_landmarks.load(inputs.landmarks)
     if len(found.landmarks) != len(frames):
         raise input_error(

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from talkgs.camera import Camera
 from talkgs.pose import shape
-from talkgs.pose.camera import Camera, project
+from talkgs.pose.camera import project
 from talkgs.pose.flow import Tracks
 
 MIN_LIVE = 12  # live keypoints needed to carry ties from one keyframe to the next

@@ -26,7 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from talkgs.pose.camera import Camera, project
+from talkgs.camera import Camera
+from talkgs.pose.camera import project
 
 FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV-style head axes ↔ OpenGL-style world axes
 TRAIN_SHARE = 10 / 11
