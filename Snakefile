@@ -18,11 +18,15 @@ include: "workflow/rules/common.smk"
 # wildcard, so no path can be matched as an identity that the config would refuse.
 wildcard_constraints:
     identity=IDENTITY_PATTERN.strip("^$"),
+    audio_identity=IDENTITY_PATTERN.strip("^$"),
+    method=IDENTITY_PATTERN.strip("^$"),
 
 
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/face.smk"
 include: "workflow/rules/pose.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -273,3 +273,61 @@ def run_parsing_backend(
     ]
     assert main(parsing_args(frames, landmarks_npz, out, *options)) == 0
     return [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(out.glob("*.png"))]
+
+
+def add_pose_and_features(layout, extractors: Sequence[str] = ("mel",)):
+    """Run the pose and feature stages (defaults) on a preprocessed identity, in place."""
+    from talkgs import pose
+    from talkgs.features import au, audio, eyes, neutral
+
+    p = layout.path
+    pose.run(
+        pose.PoseInputs(
+            frames=p("frames"), landmarks=p("landmarks"), meta=p("meta"), parsing=p("parsing")
+        ),
+        pose.PoseOutputs(
+            pose=p("pose"),
+            train=p("transforms_train"),
+            val=p("transforms_val"),
+            quality=p("pose_quality"),
+            plot=p("pose_plot"),
+        ),
+        pose.PoseParams(),
+    )
+    neutral.run(p("landmarks"), p("pose"), p("neutral"), neutral.NeutralParams())
+    eyes.run(p("landmarks"), p("eyes"), p("blinks"), eyes.EyesParams())
+    au.run(
+        au.AuInputs(p("meta"), p("landmarks"), p("neutral")),
+        au.AuOutputs(p("au"), p("au_plot")),
+        au.AuParams(),
+    )
+    for extractor in extractors:
+        audio.run(
+            p("audio"),
+            p("meta"),
+            Path(layout.audio_features(extractor)),
+            audio.AudioParams(extractor=extractor),
+        )
+    return layout
+
+
+@pytest.fixture(scope="session")
+def demo_trainable(demo_identity: DemoIdentity, tmp_path_factory: pytest.TempPathFactory):
+    """The 3 s demo identity with pose and features: everything training reads (a layout)."""
+    from talkgs.layout import IdentityLayout
+
+    folder = tmp_path_factory.mktemp("trainable") / "demo"
+    folder.mkdir()
+    source = demo_identity.layout
+    for name in (
+        "frames",
+        "audio",
+        "meta",
+        "landmarks",
+        "parsing",
+        "background",
+        "gt_imgs",
+        "torso_imgs",
+    ):
+        (folder / source.path(name).name).symlink_to(source.path(name).resolve())
+    return add_pose_and_features(IdentityLayout(str(folder)))

@@ -94,7 +94,12 @@ def test_talkgs_weights_lists_every_backend(capsys: pytest.CaptureFixture[str]) 
         == 0
     )
     out = capsys.readouterr().out
-    for line in ("bisenet_face_parsing  79999_iter.pth", "sam2_hiera_tiny"):
-        assert line in out
-    assert "parsing.backend: bisenet" in out and "absent" in out
-    assert "0 of 5 weight files present" in out
+    manifest = yaml.safe_load((REPO / "resources" / "weights.yaml").read_text())["weights"]
+    for name, spec in manifest.items():
+        row = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert spec["file"] in row and spec["used_by"] in row and "absent" in row
+    assert f"0 of {len(manifest)} weight files present" in out
+    # every backend that takes weights is in the manifest
+    used_by = " ".join(spec["used_by"] for spec in manifest.values())
+    for backend in ("parsing.backend: bisenet", "parsing.backend: sam2", "hubert", "ave"):
+        assert backend in used_by

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from talkgs import __version__
 from talkgs import log as talkgs_log
@@ -97,6 +97,96 @@ def _export(args: argparse.Namespace) -> None:
     from talkgs import export
 
     export.run(args.identity, args.results / args.identity, args.output)
+
+
+def _neutral(args: argparse.Namespace) -> None:
+    from talkgs.features import neutral
+
+    neutral.run(args.landmarks, args.pose, args.output, neutral.NeutralParams())
+
+
+def _eyes(args: argparse.Namespace) -> None:
+    from talkgs.features import eyes
+
+    eyes.run(args.landmarks, args.output, args.blinks, eyes.EyesParams())
+
+
+def _au(args: argparse.Namespace) -> None:
+    from talkgs.features import au
+
+    au.run(
+        au.AuInputs(args.meta, args.landmarks, args.neutral, args.openface_csv),
+        au.AuOutputs(args.output, args.plot),
+        au.AuParams(backend=args.backend, leading_space=not args.no_leading_space),
+    )
+
+
+def _audio(args: argparse.Namespace) -> None:
+    from talkgs.features import audio
+
+    params = audio.AudioParams(
+        extractor=args.extractor,
+        weights_manifest=args.weights_manifest,
+        weights_dir=args.weights_dir,
+    )
+    audio.run(args.audio, args.meta, args.output, params)
+
+
+def _method(args: argparse.Namespace) -> Any:
+    import json
+
+    from talkgs.errors import TalkgsError as Error
+    from talkgs.train.presets import resolve_method
+
+    try:
+        entry = json.loads(args.method_config)
+    except json.JSONDecodeError as error:
+        raise Error(f"--method-config: not JSON ({error})") from error
+    return resolve_method(args.method, entry, args.preset)
+
+
+def _train_params(args: argparse.Namespace, method_dir: Path | None) -> Any:
+    from talkgs.train.stage import TrainParams
+
+    return TrainParams(
+        backend=args.backend,
+        threads=args.threads,
+        seed=args.seed,
+        checkpoint_dir=method_dir / "checkpoints" if method_dir else None,
+        snapshot_dir=method_dir / "snapshots" if method_dir else None,
+        tensorboard_dir=method_dir / "tensorboard" if method_dir else None,
+    )
+
+
+def _train(args: argparse.Namespace) -> None:
+    from talkgs.train import stage
+
+    method = _method(args)
+    stage.run(
+        args.stage,
+        method,
+        stage.TrainInputs(args.identity_root, args.face_model, args.mouth_model),
+        stage.TrainOutputs(args.output, args.summary),
+        _train_params(args, args.output.parent),
+    )
+
+
+def _render(args: argparse.Namespace) -> None:
+    from talkgs import render
+
+    if len(args.cross_audio) != len(args.cross_video):
+        raise TalkgsError("give one --cross-video per --cross-audio")
+    validation = (args.frames, args.video, args.summary)
+    if any(validation) and not all(validation):
+        raise TalkgsError("give all of --frames, --video and --summary, or none")
+    render.run(
+        _method(args),
+        args.identity_root,
+        args.model,
+        render.RenderOutputs(*validation) if all(validation) else None,
+        _train_params(args, None),
+        cross=list(zip(args.cross_audio, args.cross_video, strict=True)),
+    )
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -273,6 +363,153 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_neutral(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "neutral",
+        _neutral,
+        "the identity's neutral frame (frontal, mouth closed, eyes open)",
+        "Choose the frame with the most frontal head pose and a closed mouth (IMGTalk's "
+        "silent-state reference) and a small neutral set that the AU estimates are relative "
+        "to. Writes neutral.json with the criteria and scores.",
+    )
+    p.add_argument("--landmarks", type=Path, required=True, help="landmarks.npz")
+    p.add_argument("--pose", type=Path, required=True, help="pose.npz")
+    p.add_argument("--output", type=Path, required=True, help="output neutral.json")
+
+
+def _add_eyes(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "eyes",
+        _eyes,
+        "eye aspect ratio per frame and blink events",
+        "Eye aspect ratio (Soukupová & Čech) of both eyes from the Face Mesh landmarks, and "
+        "blinks found relative to the identity's open-eye EAR (Talk2Me's eye feature).",
+    )
+    p.add_argument("--landmarks", type=Path, required=True, help="landmarks.npz")
+    p.add_argument("--output", type=Path, required=True, help="output eyes.csv")
+    p.add_argument("--blinks", type=Path, required=True, help="output blinks.json")
+
+
+def _add_au(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "au",
+        _au,
+        "17 facial action units per frame, as OpenFace's au.csv",
+        "Action-unit intensities (0–5) and presence for HM-Talker's 17 AUs in OpenFace "
+        "FeatureExtraction's CSV format, one row per frame: estimated from the landmarks "
+        "relative to the neutral frames (default), or imported from a CSV made with OpenFace.",
+    )
+    p.add_argument("--meta", type=Path, required=True, help="meta.json of the ingest stage")
+    p.add_argument("--landmarks", type=Path, help="landmarks.npz (landmarks backend)")
+    p.add_argument("--neutral", type=Path, help="neutral.json (landmarks backend)")
+    p.add_argument("--openface-csv", type=Path, help="the OpenFace CSV (openface backend)")
+    p.add_argument("--backend", choices=("landmarks", "openface", "pyfeat"), default="landmarks")
+    p.add_argument("--output", type=Path, required=True, help="output au.csv")
+    p.add_argument("--plot", type=Path, help="output PNG of the AU time series")
+    p.add_argument(
+        "--no-leading-space",
+        action="store_true",
+        help="plain column names (default: ' AU45_r' as TalkingGaussian reads)",
+    )
+
+
+def _add_audio(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "audio",
+        _audio,
+        "audio features, exactly one row per video frame",
+        "Resample to 16 kHz mono and compute one feature row per 25 fps video frame: log-mel "
+        "windows [T,16,80] (mel, default), HuBERT [T,2,1024] from a local model folder "
+        "(hubert), SyncTalk's audio-visual encoder [T,512] (ave), or one-hot phone classes "
+        "from pocketsphinx (phones).",
+    )
+    p.add_argument("--audio", type=Path, required=True, help="audio.wav of the ingest stage")
+    p.add_argument("--meta", type=Path, required=True, help="meta.json (the frame count)")
+    p.add_argument("--extractor", choices=("mel", "hubert", "ave", "phones"), default="mel")
+    p.add_argument("--output", type=Path, required=True, help="output .npy")
+    _add_weights_options(p)
+
+
+def _add_method_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--identity-root",
+        type=Path,
+        required=True,
+        help="the identity's results folder, e.g. results/alice",
+    )
+    parser.add_argument("--method", required=True, help="method name from config.yaml")
+    parser.add_argument(
+        "--method-config",
+        default="{}",
+        help='the method\'s entry as JSON, e.g. \'{"family": "hmtalker", "params": {}}\'',
+    )
+    parser.add_argument("--preset", default="cpu", help="cpu | paper | tiny (default cpu)")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "gsplat"),
+        default="auto",
+        help="renderer: torch (CPU), gsplat (CUDA), auto (default)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "train",
+        _train,
+        "train one stage (face, mouth, fuse) of one identity and method",
+        "Train the face branch (static, then deformed by audio and AU conditions), the "
+        "inside-mouth branch, or the fuse stage that composites both over the background. "
+        "Checkpoints every few iterations and on SIGTERM/SIGUSR1 (what SLURM sends before a "
+        "time limit); running the same command again resumes from the checkpoint. Writes the "
+        "model (.pt, loadable with torch.load(weights_only=True)) and a JSON summary; "
+        "snapshots and TensorBoard scalars go beside them.",
+    )
+    p.add_argument("--stage", choices=("face", "mouth", "fuse"), required=True)
+    _add_method_options(p)
+    p.add_argument("--face-model", type=Path, help="fuse: the face stage's model")
+    p.add_argument("--mouth-model", type=Path, help="fuse: the mouth stage's model")
+    p.add_argument("--output", type=Path, required=True, help="output model file (.pt)")
+    p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "render",
+        _render,
+        "render the validation frames (and cross-driven videos) of a trained model",
+        "Render every validation frame with its own pose, AUs and audio features to PNG, "
+        "encode them as an mp4 with the matching audio, and optionally drive the identity "
+        "with other identities' validation audio (--cross-audio/--cross-video pairs).",
+    )
+    _add_method_options(p)
+    p.add_argument("--model", type=Path, required=True, help="the fuse stage's model")
+    p.add_argument("--frames", type=Path, help="output folder of PNG validation frames")
+    p.add_argument("--video", type=Path, help="output mp4 of the validation frames, with audio")
+    p.add_argument("--summary", type=Path, help="output JSON (frames, FPS)")
+    p.add_argument(
+        "--cross-audio",
+        type=Path,
+        action="append",
+        default=[],
+        help="results folder of an identity whose audio drives this one",
+    )
+    p.add_argument(
+        "--cross-video",
+        type=Path,
+        action="append",
+        default=[],
+        help="output mp4 for the matching --cross-audio",
+    )
+
+
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = _subparser(
         sub,
@@ -317,6 +554,12 @@ SUBCOMMANDS = (
     _add_parsing,
     _add_matting,
     _add_pose,
+    _add_neutral,
+    _add_eyes,
+    _add_au,
+    _add_audio,
+    _add_train,
+    _add_render,
     _add_export,
     _add_weights,
 )

@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Audio feature files under the names TalkingGaussian's loaders read (ANCHORS.md).
+AUDIO_FEATURE_FILES = {
+    "mel": "aud_mel.npy",
+    "hubert": "aud_hu.npy",
+    "ave": "aud_ave.npy",
+    "phones": "aud_phones.npy",
+}
+
 
 @dataclass(frozen=True)
 class IdentityLayout:
@@ -79,6 +87,62 @@ class IdentityLayout:
     @property
     def pose_plot(self) -> str:
         return self._at("pose.png")
+
+    # features
+    @property
+    def features(self) -> str:
+        return self._at("features")
+
+    @property
+    def au(self) -> str:
+        return self._at("features/au.csv")
+
+    @property
+    def au_plot(self) -> str:
+        return self._at("features/au.png")
+
+    @property
+    def eyes(self) -> str:
+        return self._at("features/eyes.csv")
+
+    @property
+    def blinks(self) -> str:
+        return self._at("features/blinks.json")
+
+    @property
+    def neutral(self) -> str:
+        return self._at("features/neutral.json")
+
+    def audio_features(self, extractor: str) -> str:
+        """``features/aud_<x>.npy``; HuBERT and AVE keep TalkingGaussian's names."""
+        return self._at(f"features/{AUDIO_FEATURE_FILES.get(extractor, f'aud_{extractor}.npy')}")
+
+    # training and rendering, one folder per method
+    def method(self, method: str) -> str:
+        return self._at(f"methods/{method}")
+
+    def model(self, method: str, stage: str) -> str:
+        """The trained model of one stage (face, mouth, fuse)."""
+        return self._at(f"methods/{method}/{stage}.pt")
+
+    def training_summary(self, method: str, stage: str) -> str:
+        return self._at(f"methods/{method}/{stage}.json")
+
+    def checkpoints(self, method: str) -> str:
+        """Resumable training state; not a declared output, so a failed job keeps it."""
+        return self._at(f"methods/{method}/checkpoints")
+
+    def render_frames(self, method: str) -> str:
+        return self._at(f"methods/{method}/render/val")
+
+    def render_video(self, method: str) -> str:
+        return self._at(f"methods/{method}/render/val.mp4")
+
+    def render_summary(self, method: str) -> str:
+        return self._at(f"methods/{method}/render/val.json")
+
+    def cross_video(self, method: str, audio_identity: str) -> str:
+        return self._at(f"methods/{method}/render/cross_{audio_identity}.mp4")
 
     def path(self, name: str) -> Path:
         return Path(getattr(self, name))

@@ -1,11 +1,13 @@
 # Paths, config validation and input functions shared by every phase's rules.
+import json
+import re
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
 from talkgs.config import explain_config_errors
-from talkgs.layout import IdentityLayout
+from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -19,11 +21,86 @@ IDENTITY_PATTERN = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["iden
 ]["pattern"]
 # Every artifact path of one identity, with the {identity} wildcard left in (talkgs.layout).
 ID = IdentityLayout("results/{identity}")
+# The identity whose audio drives a cross-driven render.
+AUDIO_ID = IdentityLayout("results/{audio_identity}")
+METHODS = sorted(config["methods"])
+CROSS_AUDIO = config["render"]["cross_audio"]
+for _name in CROSS_AUDIO:
+    if _name not in config["identities"]:
+        raise ValueError(f"config.yaml: render.cross_audio: {_name!r} is not an identity")
 
 
 def source_video(wildcards):
     """The source video of an identity, as written in config.yaml."""
     return config["identities"][wildcards.identity]
+
+
+AUDIO_EXTRACTOR_OF_FILE = {name: extractor for extractor, name in AUDIO_FEATURE_FILES.items()}
+
+
+def au_inputs(wildcards):
+    """The au rule reads the landmarks and neutral frame, or the user's OpenFace CSV."""
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    if config["au"]["backend"] == "openface":
+        csv = config["au"]["openface_csv"].get(wildcards.identity)
+        if csv is None:
+            raise ValueError(
+                f"config.yaml: au.backend is openface but au.openface_csv has no entry for "
+                f"identity {wildcards.identity!r}"
+            )
+        return {"meta": layout.meta, "openface_csv": csv}
+    return {"meta": layout.meta, "landmarks": layout.landmarks, "neutral": layout.neutral}
+
+
+def au_source_arguments(wildcards, input):
+    return " ".join(
+        f"--{name.replace('_', '-')} {input[name]}"
+        for name in ("landmarks", "neutral", "openface_csv")
+        if name in input.keys()
+    )
+
+
+def identity_root(wildcards):
+    return f"results/{wildcards.identity}"
+
+
+def audio_identity_root(wildcards):
+    return f"results/{wildcards.audio_identity}"
+
+
+def method_entry(method):
+    """A method's config entry, with the default preset and audio features filled in."""
+    return config["methods"][method]
+
+
+def method_audio_features(method):
+    params = method_entry(method).get("params") or {}
+    return params.get("audio_features", "mel")
+
+
+def method_json(wildcards):
+    """The method's entry as compact JSON: a Snakemake param, so editing it reruns its jobs."""
+    return json.dumps(method_entry(wildcards.method), sort_keys=True, separators=(",", ":"))
+
+
+def training_inputs(wildcards):
+    """What every training and render job reads of its identity."""
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    return {
+        "frames": layout.frames,
+        "audio": layout.audio,
+        "parsing": layout.parsing,
+        "background": layout.background,
+        "gt_imgs": layout.gt_imgs,
+        "pose": layout.pose,
+        "au": layout.au,
+        "audio_features": layout.audio_features(method_audio_features(wildcards.method)),
+    }
+
+
+def cross_audio_features(wildcards):
+    layout = IdentityLayout(f"results/{wildcards.audio_identity}")
+    return layout.audio_features(method_audio_features(wildcards.method))
 
 
 def final_outputs():
@@ -39,6 +116,24 @@ def final_outputs():
             ID.transforms_val,
             ID.pose_quality,
             ID.pose_plot,
+            ID.au,
+            ID.au_plot,
+            ID.eyes,
+            ID.neutral,
         ],
         identity=IDENTITIES,
-    )
+    ) + [
+        IdentityLayout(f"results/{identity}").audio_features(extractor)
+        for identity in IDENTITIES
+        for extractor in config["audio"]["extractors"]
+    ] + expand(
+        [ID.render_video("{method}"), ID.render_summary("{method}")],
+        identity=IDENTITIES,
+        method=METHODS,
+    ) + [
+        IdentityLayout(f"results/{identity}").cross_video(method, audio_identity)
+        for identity in IDENTITIES
+        for method in METHODS
+        for audio_identity in CROSS_AUDIO
+        if audio_identity != identity
+    ]

@@ -1,0 +1,1 @@
+"""Per-identity training of the TalkingGaussian-family models: presets, data, model, stages."""

@@ -1,0 +1,280 @@
+"""The TalkingGaussian-family model: persistent Gaussian fields deformed by conditioned MLPs.
+
+Two Gaussian fields live in head coordinates (the pose stage's camera-from-head frame): the
+*face* field (skin, lips, eyes, brows, hair) and the *inside-mouth* field. A tri-plane encoder
+``H(μ)`` (multi-resolution 2D feature planes read with ``grid_sample``) describes where a
+Gaussian is; the conditions of a frame (a window of audio features, action units) are turned
+into motion features that region attention vectors ``MLP(H(μ))`` weight per Gaussian
+(Guo et al. 2022, as ER-NeRF, TalkingGaussian, HM-Talker eq. 8, M2DAO-Talker eq. 8); a
+deformation MLP predicts ``δ = {Δμ, Δs, Δq}`` per Gaussian.
+
+Families differ in how the face's motion features are made:
+- ``talkinggaussian``: audio feature ``A`` and expression AUs ``E`` (AU01/04/05/06/07/45), each
+  weighted by its region attention;
+- ``hmtalker``: upper-face AUs ``c_vu`` (7), lower-face AUs through an MLP with skip (eq. 5),
+  the audio-to-AU mapper A2AM (eq. 6, ``L_align``), gated fusion of explicit and implicit
+  features (eq. 7) over three stochastic paths; at inference the audio path only;
+- ``m2dao``: encoded audio and encoded expression features, each weighted by attention (eq. 8);
+  the mouth branch predicts a full ``δ_m`` (eq. 9).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from talkgs.train.data import AU_LOWER, AU_TALKINGGAUSSIAN, AU_UPPER
+from talkgs.train.presets import Method
+
+GAUSSIAN_KEYS = ("means", "scales", "quats", "opacities", "colors")
+
+
+def mlp(
+    dim_in: int, dim_out: int, hidden: int, layers: int, zero_last: bool = False
+) -> nn.Sequential:
+    """``layers`` linear layers with ReLU between them."""
+    dims = [dim_in] + [hidden] * (layers - 1) + [dim_out]
+    modules: list[nn.Module] = []
+    for index, (a, b) in enumerate(itertools.pairwise(dims)):
+        modules.append(nn.Linear(a, b))
+        if index < layers - 1:
+            modules.append(nn.ReLU())
+    if zero_last:  # start as the identity deformation
+        last = modules[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    return nn.Sequential(*modules)
+
+
+class TriPlane(nn.Module):
+    """``H(μ)``: xy, yz and xz feature planes at several resolutions, bilinearly sampled."""
+
+    def __init__(self, bounds: Tensor, resolutions: tuple[int, ...], channels: int) -> None:
+        super().__init__()
+        self.register_buffer("bounds", bounds.clone().float())  # [2, 3] min, max
+        self.planes = nn.ParameterList(
+            nn.Parameter(torch.empty(3, channels, r, r).uniform_(-0.1, 0.1)) for r in resolutions
+        )
+        self.out_dim = 3 * channels * len(resolutions)
+
+    def forward(self, points: Tensor) -> Tensor:
+        low, high = self.bounds[0], self.bounds[1]
+        unit = ((points - low) / (high - low) * 2 - 1).clamp(-1, 1)
+        coords = torch.stack([unit[:, [0, 1]], unit[:, [1, 2]], unit[:, [0, 2]]])  # [3, N, 2]
+        grid = coords[:, None]  # [3, 1, N, 2]
+        features = []
+        for planes in self.planes:
+            sampled = F.grid_sample(planes, grid, mode="bilinear", align_corners=True)
+            features.append(sampled[:, :, 0].permute(2, 0, 1).reshape(len(points), -1))
+        return torch.cat(features, 1)
+
+
+class AudioEncoder(nn.Module):
+    """ER-NeRF's AudioNet (1D convolutions over a frame's feature windows, then an MLP) and
+    AudioAttNet (attention over a window of video frames); HM-Talker uses the same pair."""
+
+    def __init__(self, windows: int, dims: int, out_dim: int, frames: int) -> None:
+        super().__init__()
+        convs: list[nn.Module] = []
+        channels, length = dims, windows
+        for width in (32, 32, 64, 64):
+            convs += [
+                nn.Conv1d(channels, width, 3, stride=2 if length > 1 else 1, padding=1),
+                nn.LeakyReLU(0.02),
+            ]
+            channels, length = width, max(1, (length + 1) // 2)
+        self.convs = nn.Sequential(*convs)
+        self.fc = nn.Sequential(
+            nn.Linear(channels * length, 64), nn.LeakyReLU(0.02), nn.Linear(64, out_dim)
+        )
+        att: list[nn.Module] = []
+        widths = [out_dim, 16, 8, 4, 2, 1]
+        for a, b in itertools.pairwise(widths):
+            att += [nn.Conv1d(a, b, 3, padding=1), nn.LeakyReLU(0.02)]
+        self.attention_convs = nn.Sequential(*att)
+        self.attention = nn.Linear(frames, frames)
+
+    def forward(self, window: Tensor) -> Tensor:
+        """``[B, frames, W, D]`` → ``[B, out_dim]``."""
+        batch, frames, windows, dims = window.shape
+        per_frame = self.convs(window.reshape(batch * frames, windows, dims).transpose(1, 2))
+        per_frame = self.fc(per_frame.flatten(1)).reshape(batch, frames, -1)
+        scores = self.attention_convs(per_frame.transpose(1, 2))[:, 0]  # [B, frames]
+        weights = torch.softmax(self.attention(scores), dim=1)
+        return (weights[..., None] * per_frame).sum(1)
+
+
+class GaussianField(nn.Module):
+    """Raw Gaussian parameters (log scales, logit opacities and colours), in head space."""
+
+    def __init__(self, means: Tensor, colors: Tensor, scale: Tensor) -> None:
+        super().__init__()
+        count = len(means)
+        quats = torch.zeros(count, 4)
+        quats[:, 0] = 1
+        self.params = nn.ParameterDict(
+            {
+                "means": nn.Parameter(means.float()),
+                "scales": nn.Parameter(torch.log(scale.float())),
+                "quats": nn.Parameter(quats),
+                "opacities": nn.Parameter(torch.full((count,), math.log(0.5 / 0.5))),
+                "colors": nn.Parameter(torch.logit(colors.float().clamp(0.02, 0.98))),
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.params["means"])
+
+    def activated(self, delta: Tensor | None = None) -> dict[str, Tensor]:
+        """Renderer inputs; ``delta`` ``[N, 3]`` (Δμ) or ``[N, 10]`` (Δμ, Δs, Δq) deforms."""
+        means, log_scales, quats = (self.params[k] for k in ("means", "scales", "quats"))
+        if delta is not None:
+            means = means + delta[:, :3]
+            if delta.shape[1] == 10:
+                log_scales = log_scales + delta[:, 3:6]
+                quats = quats + delta[:, 6:10]
+        return {
+            "means": means,
+            "quats": quats,
+            "scales": torch.exp(log_scales),
+            "opacities": torch.sigmoid(self.params["opacities"]),
+            "colors": torch.sigmoid(self.params["colors"]),
+        }
+
+
+@dataclass
+class Conditions:
+    """One frame's conditions; ``path`` selects HM-Talker's fusion path during training."""
+
+    audio: Tensor  # [1, frames, W, D]
+    au_upper: Tensor  # [1, 7]
+    au_lower: Tensor  # [1, 10]
+    au_expression: Tensor  # [1, 6] TalkingGaussian's AU01/04/05/06/07/45
+    path: str = "audio"  # "audio" | "masked" | "vanilla"
+    mask_ratio: float = 0.0
+
+
+class FaceMotion(nn.Module):
+    """Conditions + ``H(μ)`` → ``δ_face`` for one family; also returns auxiliary losses."""
+
+    def __init__(self, method: Method, audio_shape: tuple[int, int], bounds: Tensor) -> None:
+        super().__init__()
+        p = method.preset
+        self.family = method.family
+        self.triplane = TriPlane(bounds, p.triplane_resolutions, p.triplane_channels)
+        h = self.triplane.out_dim
+        self.audio = AudioEncoder(*audio_shape, p.audio_dim, p.audio_window)
+        if self.family == "hmtalker":
+            self.au_lower = mlp(len(AU_LOWER), p.audio_dim - len(AU_LOWER), p.hidden, 2)  # eq. 5
+            self.a2am = nn.Sequential(
+                nn.Linear(p.audio_dim, p.hidden), nn.ReLU(), nn.Linear(p.hidden, p.audio_dim)
+            )  # eq. 6
+            self.gate = nn.Sequential(mlp(2 * p.audio_dim, p.audio_dim, p.hidden, 2), nn.Sigmoid())
+            self.attention_motion = mlp(h, p.audio_dim, p.hidden, 2)  # MLP_f, eq. 8
+            self.attention_upper = mlp(h, len(AU_UPPER), p.hidden, 2)  # MLP_u
+            cond = p.audio_dim + len(AU_UPPER)
+        elif self.family == "m2dao":
+            self.expression = mlp(len(AU_TALKINGGAUSSIAN), 16, p.hidden, 2)  # Enc(e)
+            self.attention_audio = mlp(h, p.audio_dim, p.hidden, 2)  # V_a
+            self.attention_expression = mlp(h, 16, p.hidden, 2)  # V_e
+            cond = p.audio_dim + 16
+        else:
+            self.attention_audio = mlp(h, p.audio_dim, p.hidden, 2)
+            self.attention_expression = mlp(h, len(AU_TALKINGGAUSSIAN), p.hidden, 2)
+            cond = p.audio_dim + len(AU_TALKINGGAUSSIAN)
+        self.deform = mlp(h + cond, 10, p.hidden, 3, zero_last=True)
+
+    def forward(self, means: Tensor, c: Conditions) -> tuple[Tensor, dict[str, Tensor]]:
+        position = self.triplane(means)
+        audio = self.audio(c.audio)  # [1, audio_dim]: implicit motion feature c_a^i
+        extra: dict[str, Tensor] = {}
+        if self.family == "hmtalker":
+            explicit_visual = torch.cat([self.au_lower(c.au_lower), c.au_lower], 1)  # c_v,l^e
+            explicit_audio = self.a2am(audio)  # c_a,l^e
+            extra["align"] = F.l1_loss(explicit_audio, explicit_visual.detach())
+            implicit = audio
+            if c.path == "audio":
+                explicit = explicit_audio
+            else:
+                explicit = explicit_visual
+                if c.path == "masked":  # M_a: zero a random share of the audio feature
+                    keep = torch.rand(audio.shape) >= c.mask_ratio
+                    implicit = audio * keep
+            alpha = self.gate(torch.cat([implicit, explicit], 1))
+            fused = alpha * explicit + (1 - alpha) * implicit  # eq. 7
+            motion = fused * self.attention_motion(position)  # C_f, eq. 8
+            upper = c.au_upper * self.attention_upper(position)  # C_u
+            condition = torch.cat([motion, upper], 1)
+        elif self.family == "m2dao":
+            motion = audio * self.attention_audio(position)  # A = Enc(a) ⊙ V_a
+            expression = self.expression(c.au_expression) * self.attention_expression(position)
+            condition = torch.cat([motion, expression], 1)
+        else:
+            motion = audio * self.attention_audio(position)
+            expression = c.au_expression * torch.relu(self.attention_expression(position))
+            condition = torch.cat([motion, expression], 1)
+        extra["attention_audio"] = motion.abs().mean()
+        return self.deform(torch.cat([position, condition], 1)), extra
+
+
+class MouthMotion(nn.Module):
+    """Inside-mouth branch: ``Δμ`` (TalkingGaussian, HM-Talker) or ``δ_m`` (M2DAO eq. 9)
+    from ``H(μ_mouth)`` and the audio feature weighted by its region attention."""
+
+    def __init__(self, method: Method, audio_shape: tuple[int, int], bounds: Tensor) -> None:
+        super().__init__()
+        p = method.preset
+        self.triplane = TriPlane(bounds, p.triplane_resolutions[:2], p.triplane_channels)
+        h = self.triplane.out_dim
+        self.audio = AudioEncoder(*audio_shape, p.audio_dim, p.audio_window)
+        self.attention_audio = mlp(h, p.audio_dim, p.hidden, 2)
+        out = 10 if method.option("mouth_deforms_shape") else 3
+        self.deform = mlp(h + p.audio_dim, out, p.hidden, 3, zero_last=True)
+
+    def forward(self, means: Tensor, c: Conditions) -> Tensor:
+        position = self.triplane(means)
+        audio = self.audio(c.audio) * self.attention_audio(position)
+        return self.deform(torch.cat([position, audio], 1))
+
+
+class TalkingHead(nn.Module):
+    """Face and mouth fields with their motion networks: one identity, one method."""
+
+    def __init__(
+        self,
+        method: Method,
+        face: GaussianField,
+        mouth: GaussianField,
+        audio_shape: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        self.method_name = method.name
+        self.face = face
+        self.mouth = mouth
+        self.face_motion = FaceMotion(method, audio_shape, bounds_of(face.params["means"]))
+        self.mouth_motion = MouthMotion(method, audio_shape, bounds_of(mouth.params["means"]))
+
+    def face_gaussians(self, c: Conditions | None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Renderer inputs of the face field (static when ``c`` is None) and auxiliary terms."""
+        if c is None:
+            return self.face.activated(), {}
+        delta, extra = self.face_motion(self.face.params["means"], c)
+        return self.face.activated(delta), extra
+
+    def mouth_gaussians(self, c: Conditions | None) -> dict[str, Tensor]:
+        if c is None:
+            return self.mouth.activated()
+        return self.mouth.activated(self.mouth_motion(self.mouth.params["means"], c))
+
+
+def bounds_of(points: Tensor, margin: float = 0.25) -> Tensor:
+    """Axis-aligned bounds ``[2, 3]`` of ``points``, grown by ``margin`` of the extent."""
+    low, high = points.detach().min(0).values, points.detach().max(0).values
+    pad = (high - low).clamp_min(1e-3) * margin
+    return torch.stack([low - pad, high + pad])

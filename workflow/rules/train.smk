@@ -1,0 +1,154 @@
+# Phase 5–6: per-identity, per-method training (face, mouth, fuse) and rendering (DESIGN.md).
+# Every method of config.yaml is trained on every identity; a method's settings travel as a
+# JSON param, so changing one method reruns only that method's jobs.
+
+
+rule train_face:
+    input:
+        unpack(training_inputs),
+    output:
+        model=ID.model("{method}", "face"),
+        summary=ID.training_summary("{method}", "face"),
+    params:
+        root=identity_root,
+        method=method_json,
+        preset=config["train"]["preset"],
+        backend=config["train"]["backend"],
+        seed=config["train"]["seed"],
+    log:
+        "logs/{identity}/{method}/train_face.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/train_face.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " --seed {params.seed} --threads {threads}"
+        " --output {output.model} --summary {output.summary} --log {log}"
+
+
+rule train_mouth:
+    input:
+        unpack(training_inputs),
+    output:
+        model=ID.model("{method}", "mouth"),
+        summary=ID.training_summary("{method}", "mouth"),
+    params:
+        root=identity_root,
+        method=method_json,
+        preset=config["train"]["preset"],
+        backend=config["train"]["backend"],
+        seed=config["train"]["seed"],
+    log:
+        "logs/{identity}/{method}/train_mouth.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/train_mouth.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " --seed {params.seed} --threads {threads}"
+        " --output {output.model} --summary {output.summary} --log {log}"
+
+
+rule train_fuse:
+    input:
+        unpack(training_inputs),
+        face=ID.model("{method}", "face"),
+        mouth=ID.model("{method}", "mouth"),
+    output:
+        model=ID.model("{method}", "fuse"),
+        summary=ID.training_summary("{method}", "fuse"),
+    params:
+        root=identity_root,
+        method=method_json,
+        preset=config["train"]["preset"],
+        backend=config["train"]["backend"],
+        seed=config["train"]["seed"],
+    log:
+        "logs/{identity}/{method}/train_fuse.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/train_fuse.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " --seed {params.seed} --threads {threads} --face-model {input.face}"
+        " --mouth-model {input.mouth} --output {output.model} --summary {output.summary}"
+        " --log {log}"
+
+
+rule render:
+    input:
+        unpack(training_inputs),
+        model=ID.model("{method}", "fuse"),
+    output:
+        frames=directory(ID.render_frames("{method}")),
+        video=ID.render_video("{method}"),
+        summary=ID.render_summary("{method}"),
+    params:
+        root=identity_root,
+        method=method_json,
+        preset=config["train"]["preset"],
+        backend=config["train"]["backend"],
+    log:
+        "logs/{identity}/{method}/render.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/render.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "talkgs render --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " --threads {threads} --model {input.model} --frames {output.frames}"
+        " --video {output.video} --summary {output.summary} --log {log}"
+
+
+rule render_cross:
+    input:
+        unpack(training_inputs),
+        audio_features=cross_audio_features,
+        audio=AUDIO_ID.audio,
+        model=ID.model("{method}", "fuse"),
+    output:
+        video=ID.cross_video("{method}", "{audio_identity}"),
+    params:
+        root=identity_root,
+        audio_root=audio_identity_root,
+        method=method_json,
+        preset=config["train"]["preset"],
+        backend=config["train"]["backend"],
+    log:
+        "logs/{identity}/{method}/render_cross_{audio_identity}.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/render_cross_{audio_identity}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "talkgs render --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " --threads {threads} --model {input.model} --cross-audio {params.audio_root}"
+        " --cross-video {output.video} --log {log}"
