@@ -49,6 +49,7 @@ class Preset:
     refine_stop: int = 15000
     refine_every: int = 100
     reset_every: int = 3000
+    grow_grad2d: float = 0.0002  # gsplat DefaultStrategy's densification threshold
     tile_size: int = 8
 
 
@@ -81,6 +82,7 @@ PRESETS: dict[str, Preset] = {
         refine_stop=700,
         refine_every=100,
         reset_every=100000,  # an opacity reset costs more iterations than the preset has
+        grow_grad2d=0.0006,  # grow less: the CPU rasterizer's time is linear in the count
         lr_colors=1e-2,
         lr_opacities=5e-2,
     ),
@@ -157,6 +159,9 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+PAPER_FUSE_ITERS = {"talkinggaussian": 10000, "hmtalker": 15000, "m2dao": 20000}
+
+
 def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Method:
     """A method entry ``{family, preset?, params?}`` → :class:`Method`; one-line errors."""
     family = entry.get("family")
@@ -177,6 +182,10 @@ def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Met
             f"{family} (preset fields: {', '.join(sorted(preset_fields))}; family options: "
             f"{', '.join(sorted(FAMILY_DEFAULTS[family]))})"
         )
+    if preset_name == "paper" and "fuse_iters" not in overrides:
+        # the papers' joint stages: HM-Talker fine-tunes both branches 15k iterations,
+        # M2DAO-Talker alternates for 20k; TalkingGaussian's fuse is 10k
+        overrides["fuse_iters"] = PAPER_FUSE_ITERS[family]
     if "triplane_resolutions" in overrides:
         overrides["triplane_resolutions"] = tuple(overrides["triplane_resolutions"])
     preset = dataclasses.replace(PRESETS[preset_name], **overrides)

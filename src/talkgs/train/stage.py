@@ -383,6 +383,7 @@ class Trainer:
             refine_stop_iter=p.refine_stop,
             refine_every=p.refine_every,
             reset_every=p.reset_every,
+            grow_grad2d=p.grow_grad2d,
             absgrad=False,
             verbose=False,
         )

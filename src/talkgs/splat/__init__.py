@@ -1,0 +1,7 @@
+"""Gaussian splatting renderer: :func:`rasterize` with a gsplat (CUDA) and a PyTorch backend.
+
+Conventions (gsplat's) are stated in :mod:`talkgs.splat.projection`."""
+
+from talkgs.splat.render import RenderResult, gsplat_available, rasterize
+
+__all__ = ["RenderResult", "gsplat_available", "rasterize"]
