@@ -8,9 +8,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages the stages call: ffmpeg/ffprobe (media), espeak-ng (demo speech), sox (audio checks).
-APT_PACKAGES := ffmpeg espeak-ng sox
-APT_COMMANDS := ffmpeg ffprobe espeak-ng sox
+# Debian packages the stages call: ffmpeg/ffprobe (media), espeak-ng (demo speech), sox (audio
+# checks), pdflatex with booktabs (the tables test compiles the LaTeX tables).
+APT_PACKAGES := ffmpeg espeak-ng sox texlive-latex-base texlive-latex-recommended
+APT_COMMANDS := ffmpeg ffprobe espeak-ng sox pdflatex
 CORES ?= $(shell nproc)
 # Every Snakemake job finds the `talkgs` CLI of this environment; no model hub is ever asked.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -28,7 +29,7 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages ($(APT_PACKAGES)) for:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
 # The stamp is rebuilt whenever the pins change, so `make` after a `git pull` reinstalls.

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -79,7 +81,7 @@ def test_m2dao_fuse_alternates_face_then_joint() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["talkinggaussian", "hmtalker", "m2dao"])
-def test_three_stages_and_render(demo_trainable, family: str) -> None:
+def test_three_stages_and_render(demo_trainable, family: str, tmp_path: Path) -> None:
     root = Path(demo_trainable.root)
     method = f"stages-{family}"
     entry = {"family": family}
@@ -141,6 +143,57 @@ def test_three_stages_and_render(demo_trainable, family: str) -> None:
     assert len(list((render / "val").glob("*.png"))) == val_count
     info = probe(render / "val.mp4")
     assert info.audio is not None and info.video.frame_count == val_count
+    if family == "talkinggaussian":
+        check_evaluate(root, method, out, tmp_path)
+
+
+def check_evaluate(root: Path, method: str, out: Path, tmp_path: Path) -> None:
+    """evaluate on the tiny render: image and motion metrics computed, weighted ones null with
+    the reason (no weights in an empty folder), never 0."""
+    metrics = root / "metrics" / f"{method}.json"
+    summaries = [
+        a for s in ("face", "mouth", "fuse") for a in ("--training-summary", str(out / f"{s}.json"))
+    ]
+    result = talkgs(
+        "evaluate",
+        "--identity-root",
+        str(root),
+        "--method",
+        method,
+        "--frames",
+        str(out / "render" / "val"),
+        "--render-summary",
+        str(out / "render" / "val.json"),
+        *summaries,
+        "--output",
+        str(metrics),
+        "--frames-csv",
+        str(metrics.with_suffix(".csv")),
+        "--samples",
+        str(root / "metrics" / f"{method}_samples.jpg"),
+        "--weights-dir",
+        str(tmp_path / "no-weights"),
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(metrics.read_text())["metrics"]
+    for key in ("psnr", "ssim", "lmd", "aue_l", "aue_u", "train_hours", "fps"):
+        assert doc[key]["mean"] is not None and np.isfinite(doc[key]["mean"]), key
+    for key in ("lpips", "sync_c", "sync_d", "fid", "csim"):
+        assert doc[key]["mean"] is None and "absent" in doc[key]["reason"], key
+    assert doc["ms_ssim"]["mean"] is None  # 64² frames are too small for five scales
+    # PSNR recomputed here from the PNGs and the resized ground truth
+    frames = sorted((out / "render" / "val").glob("*.png"))
+    values = []
+    for path in frames:
+        render = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(np.float64)
+        truth = cv2.cvtColor(
+            cv2.imread(str(root / "gt_imgs" / f"{path.stem}.jpg")), cv2.COLOR_BGR2RGB
+        )
+        truth = cv2.resize(truth, render.shape[:2][::-1], interpolation=cv2.INTER_AREA)
+        values.append(10 * np.log10(255.0**2 / np.mean((render - truth) ** 2)))
+    assert doc["psnr"]["mean"] == pytest.approx(np.mean(values), abs=1e-4)
+    rows = (metrics.with_suffix(".csv")).read_text().splitlines()
+    assert len(rows) == len(frames) + 1
 
 
 @pytest.mark.slow

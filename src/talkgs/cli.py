@@ -132,6 +132,41 @@ def _audio(args: argparse.Namespace) -> None:
     audio.run(args.audio, args.meta, args.output, params)
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from talkgs import evaluate
+
+    if len(args.cross_audio) != len(args.cross_video):
+        raise TalkgsError("give one --cross-video per --cross-audio")
+    evaluate.run(
+        evaluate.EvaluateInputs(
+            identity_root=args.identity_root,
+            method=args.method,
+            render_frames=args.frames,
+            render_summary=args.render_summary,
+            training_summaries=args.training_summary,
+            cross_videos=dict(zip(args.cross_audio, args.cross_video, strict=True)),
+        ),
+        evaluate.EvaluateOutputs(args.output, args.frames_csv, args.samples, args.training_plot),
+        evaluate.EvaluateParams(
+            weights_manifest=args.weights_manifest,
+            weights_dir=args.weights_dir,
+            **{name: name not in args.skip for name in ("lpips", "syncnet", "fid", "csim", "cpbd")},
+        ),
+    )
+
+
+def _tables(args: argparse.Namespace) -> None:
+    from talkgs import tables
+
+    tables.run(args.metrics, tables.TableOutputs(args.output), args.published)
+
+
+def _runtimes(args: argparse.Namespace) -> None:
+    from talkgs.report import plot_runtimes
+
+    plot_runtimes(args.benchmarks, args.output)
+
+
 def _method(args: argparse.Namespace) -> Any:
     import json
 
@@ -510,6 +545,73 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "evaluate",
+        _evaluate,
+        "metrics of one identity and method on its validation frames",
+        "PSNR, SSIM, MS-SSIM, LPIPS, CPBD, LMD, AUE-L/U per frame; Sync-D/C (own and "
+        "cross-driven audio), FID, CSIM, training time and rendering FPS per clip. A metric "
+        "whose weights are absent is null with the reason. Writes metrics/<method>.json, a "
+        "per-frame CSV and a sample strip (ground truth | render | error).",
+    )
+    p.add_argument("--identity-root", type=Path, required=True, help="results/<identity>")
+    p.add_argument("--method", required=True, help="method name")
+    p.add_argument("--frames", type=Path, required=True, help="the render stage's PNG frames")
+    p.add_argument("--render-summary", type=Path, required=True, help="render/val.json")
+    p.add_argument(
+        "--training-summary",
+        type=Path,
+        action="append",
+        default=[],
+        help="face/mouth/fuse .json (training time)",
+    )
+    p.add_argument("--cross-audio", action="append", default=[], help="driving identity name")
+    p.add_argument(
+        "--cross-video", type=Path, action="append", default=[], help="its cross-driven mp4"
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("lpips", "syncnet", "fid", "csim", "cpbd"),
+        help="leave out a weighted metric (reported as not computed)",
+    )
+    p.add_argument("--output", type=Path, required=True, help="output metrics JSON")
+    p.add_argument("--frames-csv", type=Path, required=True, help="output per-frame CSV")
+    p.add_argument("--samples", type=Path, required=True, help="output JPEG strip")
+    p.add_argument("--training-plot", type=Path, help="output PNG of the training curves")
+    _add_weights_options(p)
+
+
+def _add_tables(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "tables",
+        _tables,
+        "paper tables across identities and methods (CSV, Markdown, LaTeX)",
+        "Self-reconstruction (PSNR, LPIPS, SSIM, LMD, AUE-L/U, Sync-C, time, FPS) and "
+        "lip-sync (Sync-D/C per driving audio) tables: means over identities, best in bold, "
+        "second underlined, optional published rows merged in with their citation.",
+    )
+    p.add_argument("metrics", type=Path, nargs="+", help="metrics/<method>.json files")
+    p.add_argument("--output", type=Path, required=True, help="output folder (results/tables)")
+    p.add_argument("--published", type=Path, help="CSV of published numbers (method, citation, …)")
+
+
+def _add_runtimes(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "runtimes",
+        _runtimes,
+        "bar chart of every job's runtime, for the report",
+        "Read Snakemake benchmark files (benchmarks/**.tsv) and plot each job's wall-clock time.",
+    )
+    p.add_argument("benchmarks", type=Path, nargs="+", help="benchmark .tsv files")
+    p.add_argument("--output", type=Path, required=True, help="output PNG")
+
+
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = _subparser(
         sub,
@@ -560,6 +662,9 @@ SUBCOMMANDS = (
     _add_audio,
     _add_train,
     _add_render,
+    _add_evaluate,
+    _add_tables,
+    _add_runtimes,
     _add_export,
     _add_weights,
 )

@@ -144,5 +144,18 @@ class IdentityLayout:
     def cross_video(self, method: str, audio_identity: str) -> str:
         return self._at(f"methods/{method}/render/cross_{audio_identity}.mp4")
 
+    # evaluation
+    def metrics(self, method: str) -> str:
+        return self._at(f"metrics/{method}.json")
+
+    def metrics_frames(self, method: str) -> str:
+        return self._at(f"metrics/{method}.csv")
+
+    def metrics_samples(self, method: str) -> str:
+        return self._at(f"metrics/{method}_samples.jpg")
+
+    def training_plot(self, method: str) -> str:
+        return self._at(f"metrics/{method}_training.png")
+
     def path(self, name: str) -> Path:
         return Path(getattr(self, name))

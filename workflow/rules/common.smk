@@ -103,6 +103,38 @@ def cross_audio_features(wildcards):
     return layout.audio_features(method_audio_features(wildcards.method))
 
 
+def cross_pairs(identity):
+    """The identities whose audio drives ``identity`` (render.cross_audio, itself excluded)."""
+    return [name for name in CROSS_AUDIO if name != identity]
+
+
+def cross_videos_of(wildcards):
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    return [layout.cross_video(wildcards.method, a) for a in cross_pairs(wildcards.identity)]
+
+
+def cross_evaluate_arguments(wildcards):
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    return " ".join(
+        f"--cross-audio {a} --cross-video {layout.cross_video(wildcards.method, a)}"
+        for a in cross_pairs(wildcards.identity)
+    )
+
+
+PER_IDENTITY_JOBS = ("ingest", "landmarks", "parsing", "matting", "pose", "neutral", "eyes", "au")
+PER_METHOD_JOBS = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
+
+
+def all_benchmarks(wildcards):
+    """Every job's benchmark file, for the runtimes figure of the report."""
+    files = [f"benchmarks/{i}/{job}.tsv" for i in IDENTITIES for job in PER_IDENTITY_JOBS]
+    files += [
+        f"benchmarks/{i}/{m}/{job}.tsv" for i in IDENTITIES for m in METHODS
+        for job in PER_METHOD_JOBS
+    ]
+    return files
+
+
 def final_outputs():
     """The targets of the default run: each identity's preprocessing artifacts."""
     return expand(
@@ -131,9 +163,7 @@ def final_outputs():
         identity=IDENTITIES,
         method=METHODS,
     ) + [
-        IdentityLayout(f"results/{identity}").cross_video(method, audio_identity)
-        for identity in IDENTITIES
-        for method in METHODS
-        for audio_identity in CROSS_AUDIO
-        if audio_identity != identity
+        "results/tables/self_reconstruction.md",
+        "results/tables/lip_sync.md",
+        "results/report/runtimes.png",
     ]

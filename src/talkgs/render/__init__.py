@@ -33,7 +33,6 @@ from talkgs.train.stage import TrainParams, conditions, load_model, render_view
 log = logging.getLogger("talkgs.render")
 
 
-
 @dataclass(frozen=True)
 class RenderOutputs:
     frames: Path

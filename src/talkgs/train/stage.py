@@ -550,9 +550,9 @@ class Trainer:
                 *strategy_args, self.iteration, info, packed=False
             )
         return {
-            "loss": float(loss),
+            "loss": float(loss.detach()),
             "psnr": psnr(image, sample.image),
-            **{k: float(v) for k, v in losses.items()},
+            **{k: float(v.detach()) for k, v in losses.items()},
         }
 
     def _zero_grad(self) -> None:

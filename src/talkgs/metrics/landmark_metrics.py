@@ -1,0 +1,62 @@
+"""Motion metrics from landmarks and action units: LMD and AUE-L / AUE-U, per frame.
+
+**LMD** (Chen et al. 2018, as TalkingGaussian's ``metrics.py`` computes it): the 20 mouth points
+(iBUG-68 indices 48–67) of the render and of the ground truth, each set centred on its own mean,
+then the mean over the 20 points of the Euclidean distance between corresponding points; the
+metric is the mean of that over frames. Both sets must come from the same landmark model
+(talkgs: Face Mesh's iBUG-68 subset, :data:`talkgs.face.landmarks.IBUG68`; upstream: FAN).
+Distances are in pixels of a :data:`LMD_REFERENCE_SIZE` = 512 px frame, the size the published
+numbers were measured at: landmarks measured on ``frame_size``-px frames are scaled by
+``512 / frame_size``, so a 128² render and its 128² ground truth report comparable numbers.
+
+**AUE** (TalkingGaussian's ``auerror.py``, which M2DAO-Talker cites for its AUE-L/U and whose
+numbers the seed papers' tables carry): for each AU of a group, the mean over frames of the
+squared difference of the intensities (``AU**_r``, 0–5) of render and ground truth, summed over
+the group's AUs. Per frame this is the sum over the group of the squared differences; its mean
+over frames is the metric. The groups are auerror.py's: lower {10, 12, 14, 15, 17, 20, 23, 25,
+26}, upper {01, 02, 04, 05, 06, 07, 09, 45} (:data:`AUE_LOWER`, :data:`AUE_UPPER`). HM-Talker
+splits its AU *features* differently (AU09 in the lower face: :data:`HMTALKER_LOWER`,
+:data:`HMTALKER_UPPER`, the groups :mod:`talkgs.train.data` uses); pass those to
+:func:`aue_per_frame` for that grouping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from talkgs.face.landmarks import MOUTH68
+from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS, AuTable
+
+LMD_REFERENCE_SIZE = 512
+AUE_LOWER = ("10", "12", "14", "15", "17", "20", "23", "25", "26")
+AUE_UPPER = ("01", "02", "04", "05", "06", "07", "09", "45")
+HMTALKER_LOWER = LOWER_AUS
+HMTALKER_UPPER = UPPER_AUS
+
+
+def lmd_per_frame(
+    truth: np.ndarray, render: np.ndarray, frame_size: int, reference_size: int = LMD_REFERENCE_SIZE
+) -> np.ndarray:
+    """``[T]`` mouth landmark distance of each frame, in pixels of a ``reference_size`` frame.
+
+    ``truth`` and ``render`` are ``[T, 68, 2]`` iBUG-68 landmarks in pixels of frames of
+    ``frame_size`` px per side (``FaceLandmarks.ibug68``).
+    """
+    truth, render = np.asarray(truth, np.float64), np.asarray(render, np.float64)
+    if truth.shape != render.shape or truth.ndim != 3 or truth.shape[1:] != (68, 2):
+        raise ValueError(f"expected two [T, 68, 2] arrays, got {truth.shape} and {render.shape}")
+    a, b = truth[:, MOUTH68], render[:, MOUTH68]
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    return np.linalg.norm(a - b, axis=2).mean(axis=1) * (reference_size / frame_size)
+
+
+def aue_per_frame(truth: AuTable, render: AuTable, aus: Sequence[str]) -> np.ndarray:
+    """``[T]`` sum over ``aus`` (e.g. :data:`AUE_LOWER`) of the squared intensity differences."""
+    if len(truth) != len(render):
+        raise ValueError(f"AU tables differ in length: {len(truth)} and {len(render)} frames")
+    columns = [INTENSITY_AUS.index(au) for au in aus]
+    difference = truth.intensity[:, columns] - render.intensity[:, columns]
+    return (difference**2).sum(axis=1)

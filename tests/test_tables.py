@@ -1,0 +1,150 @@
+"""Paper tables: means over identities, ranks with ties, published rows, LaTeX that compiles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from talkgs import tables
+
+
+def metrics_doc(
+    identity: str, method: str, cross: dict | None = None, **values: float | None
+) -> dict:
+    metrics = {
+        key: (
+            {"mean": None, "reason": "weights absent"}
+            if value is None
+            else {"mean": value, "std": 0.0, "n": 1}
+        )
+        for key, value in values.items()
+    }
+    return {"identity": identity, "method": method, "metrics": metrics, "cross": cross or {}}
+
+
+def write(folder: Path, docs: list[dict]) -> list[Path]:
+    paths = []
+    for doc in docs:
+        path = folder / f"{doc['identity']}_{doc['method']}.json"
+        path.write_text(json.dumps(doc))
+        paths.append(path)
+    return paths
+
+
+def test_ranks_share_ties_and_skip_missing() -> None:
+    assert tables.ranks([1.0, 3.0, 3.0, 2.0, None], True) == [None, 1, 1, 2, None]
+    assert tables.ranks([1.0, 1.0, 2.0, 3.0], False) == [1, 1, 2, None]
+    assert tables.ranks([5.0, 5.0], True) == [1, 1]
+    assert tables.ranks([1.0, 2.0], None) == [None, None]
+
+
+def test_means_over_identities_and_not_computed_cells(tmp_path: Path) -> None:
+    docs = [
+        metrics_doc("a", "m1", psnr=30.0, lpips=None, ssim=0.9),
+        metrics_doc("b", "m1", psnr=32.0, lpips=None, ssim=0.8),
+        metrics_doc("a", "m2", psnr=31.0, lpips=0.05, ssim=0.95),
+        metrics_doc("b", "m2", psnr=31.0, lpips=None, ssim=0.75),
+    ]
+    rows = {r.name: r for r in tables.self_reconstruction_rows(docs)}
+    assert rows["m1"].values["psnr"] == pytest.approx(31.0)
+    assert rows["m1"].values["lpips"] is None  # never 0
+    assert rows["m2"].values["lpips"] == pytest.approx(0.05) and rows["m2"].counts["lpips"] == 1
+    markdown = tables.render_markdown(list(rows.values()), tables.SELF_RECONSTRUCTION, 2)
+    line_m1 = next(line for line in markdown.splitlines() if line.startswith("| m1 "))
+    line_m2 = next(line for line in markdown.splitlines() if line.startswith("| m2 "))
+    # PSNR 31.00 vs 31.00: a tie, both bold; LPIPS of m1 is not computed: a dash, unranked
+    assert "**31.00**" in line_m1 and "**31.00**" in line_m2
+    assert "| — |" in line_m1
+    assert "0.0500 (1/2)" in line_m2  # a mean over fewer identities says so
+    # SSIM: m1 0.85 (best), m2 0.85 → tie again; check a clear second place with three rows
+    third = tables.Row("m3", {"ssim": 0.5, "psnr": 20.0})
+    markdown = tables.render_markdown([*rows.values(), third], tables.SELF_RECONSTRUCTION, 2)
+    line_m3 = next(line for line in markdown.splitlines() if line.startswith("| m3 "))
+    assert "<u>20.00</u>" in line_m3  # the next distinct value after a tie is second
+
+
+def test_published_rows_are_merged_marked_and_ranked(tmp_path: Path) -> None:
+    published = tmp_path / "published.csv"
+    published.write_text("method,citation,psnr,lpips,ssim\nHM-Talker,liu2025hm,35.15,0.0207,\n")
+    paths = write(tmp_path, [metrics_doc("a", "ours", psnr=33.0, lpips=0.03, ssim=0.99)])
+    tables.run(paths, tables.TableOutputs(tmp_path / "tables"), published)
+    markdown = (tmp_path / "tables" / "self_reconstruction.md").read_text()
+    assert "HM-Talker [liu2025hm]†" in markdown and "**35.15**" in markdown
+    assert "<u>33.00</u>" in markdown
+    latex = (tmp_path / "tables" / "self_reconstruction.tex").read_text()
+    assert r"\cite{liu2025hm}" in latex and r"\textbf{35.15}" in latex
+    assert r"\underline{33.00}" in latex and r"\toprule" in latex
+    csv_text = (tmp_path / "tables" / "self_reconstruction.csv").read_text()
+    assert "HM-Talker,liu2025hm,35.15," in csv_text
+
+
+def test_bad_published_number_is_one_line(tmp_path: Path) -> None:
+    published = tmp_path / "published.csv"
+    published.write_text("method,citation,psnr\nX,key,thirty\n")
+    with pytest.raises(Exception, match="line 2: psnr") as error:
+        tables.read_published(published, tables.SELF_RECONSTRUCTION)
+    assert "\n" not in str(error.value)
+
+
+def test_lip_sync_table_per_driving_audio(tmp_path: Path) -> None:
+    cross = {"bob": {"sync_d": {"mean": 8.0}, "sync_c": {"mean": 6.0}}}
+    docs = [
+        metrics_doc("a", "m1", cross=cross),
+        metrics_doc(
+            "a",
+            "m2",
+            cross={"bob": {"sync_d": {"mean": 7.0}, "sync_c": {"mean": None, "reason": "x"}}},
+        ),
+    ]
+    tables.run(write(tmp_path, docs), tables.TableOutputs(tmp_path / "tables"))
+    markdown = (tmp_path / "tables" / "lip_sync.md").read_text()
+    assert "Sync-D↓ (bob)" in markdown
+    line_m2 = next(line for line in markdown.splitlines() if line.startswith("| m2 "))
+    assert "**7.000**" in line_m2 and "—" in line_m2
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_tables_compile(tmp_path: Path) -> None:
+    published = tmp_path / "published.csv"
+    published.write_text("method,citation,psnr,sync_c\nTalkingGaussian,li2024tg,32.48,6.246\n")
+    cross = {"other_id": {"sync_d": {"mean": 8.0}, "sync_c": {"mean": 6.0}}}
+    docs = [
+        metrics_doc(
+            "a_1",
+            "talking_gaussian",
+            cross=cross,
+            psnr=30.0,
+            lpips=None,
+            ssim=0.97,
+            lmd=2.5,
+            aue_l=0.6,
+            aue_u=0.3,
+            sync_c=6.0,
+            train_hours=0.1,
+            fps=20.0,
+        ),
+        metrics_doc("a_1", "m2dao", cross=cross, psnr=31.0, ssim=0.97, fps=25.0),
+    ]
+    tables.run(write(tmp_path, docs), tables.TableOutputs(tmp_path / "tables"), published)
+    document = tmp_path / "paper.tex"
+    document.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[utf8]{inputenc}\n"
+        "\\begin{document}\n\\input{tables/self_reconstruction.tex}\n"
+        "\\input{tables/lip_sync.tex}\n\\begin{thebibliography}{1}\n"
+        "\\bibitem{li2024tg} TalkingGaussian.\n\\end{thebibliography}\n\\end{document}\n"
+    )
+    for _ in range(2):  # twice, so that the citation resolves
+        result = subprocess.run(
+            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "paper.pdf").stat().st_size > 1000
+    assert "undefined" not in (tmp_path / "paper.log").read_text().lower()

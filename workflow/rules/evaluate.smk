@@ -1,0 +1,87 @@
+# Phase 7–8: metrics per identity and method, and the paper tables (DESIGN.md).
+
+
+rule evaluate:
+    input:
+        unpack(training_inputs),
+        landmarks=ID.landmarks,
+        neutral=ID.neutral,
+        frames_rendered=ID.render_frames("{method}"),
+        render_summary=ID.render_summary("{method}"),
+        training=[ID.training_summary("{method}", stage) for stage in ("face", "mouth", "fuse")],
+        cross=cross_videos_of,
+    output:
+        metrics=ID.metrics("{method}"),
+        frames_csv=ID.metrics_frames("{method}"),
+        samples=report(
+            ID.metrics_samples("{method}"),
+            caption="../report/samples.rst",
+            category="Renders",
+            labels={"identity": "{identity}", "method": "{method}", "figure": "renders"},
+        ),
+        training_plot=report(
+            ID.training_plot("{method}"),
+            caption="../report/training.rst",
+            category="Training",
+            labels={"identity": "{identity}", "method": "{method}", "figure": "training"},
+        ),
+    params:
+        root=identity_root,
+        training=lambda wildcards, input: " ".join(
+            f"--training-summary {path}" for path in input.training
+        ),
+        cross=cross_evaluate_arguments,
+        skip=" ".join(f"--skip {name}" for name in config["evaluate"]["skip"]),
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
+    log:
+        "logs/{identity}/{method}/evaluate.log",
+    benchmark:
+        "benchmarks/{identity}/{method}/evaluate.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    shell:
+        "talkgs evaluate --identity-root {params.root} --method {wildcards.method}"
+        " --frames {input.frames_rendered} --render-summary {input.render_summary}"
+        " {params.training} {params.cross} {params.skip} --output {output.metrics}"
+        " --frames-csv {output.frames_csv} --samples {output.samples}"
+        " --training-plot {output.training_plot}"
+        " --weights-manifest {params.manifest} --weights-dir {params.weights} --log {log}"
+
+
+rule tables:
+    input:
+        metrics=expand(ID.metrics("{method}"), identity=IDENTITIES, method=METHODS),
+        published=config["tables"]["published"] or [],
+    output:
+        report(
+            multiext("results/tables/self_reconstruction", ".csv", ".md", ".tex"),
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        multiext("results/tables/lip_sync", ".csv", ".md", ".tex"),
+    params:
+        published=(
+            f"--published {config['tables']['published']}" if config["tables"]["published"] else ""
+        ),
+    log:
+        "logs/tables.log",
+    localrule: True
+    shell:
+        "talkgs tables {input.metrics} --output results/tables {params.published} --log {log}"
+
+
+rule runtimes:
+    input:
+        all_benchmarks,
+    output:
+        report("results/report/runtimes.png", caption="../report/runtimes.rst", category="Runtimes"),
+    log:
+        "logs/runtimes.log",
+    localrule: True
+    shell:
+        "talkgs runtimes {input} --output {output} --log {log}"
