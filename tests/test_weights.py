@@ -101,5 +101,14 @@ def test_talkgs_weights_lists_every_backend(capsys: pytest.CaptureFixture[str]) 
     assert f"0 of {len(manifest)} weight files present" in out
     # every backend that takes weights is in the manifest
     used_by = " ".join(spec["used_by"] for spec in manifest.values())
-    for backend in ("parsing.backend: bisenet", "parsing.backend: sam2", "hubert", "ave"):
+    for backend in (
+        "parsing.backend: bisenet",
+        "parsing.backend: sam2",
+        "hubert",
+        "ave",
+        "evaluate: lpips",
+        "evaluate: syncnet",
+        "evaluate: fid",
+        "evaluate: csim",
+    ):
         assert backend in used_by

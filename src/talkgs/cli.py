@@ -194,15 +194,26 @@ def _train_params(args: argparse.Namespace, method_dir: Path | None) -> Any:
 
 
 def _train(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from talkgs.metrics import NotComputed
+    from talkgs.metrics.lpips import lpips_or_reason
     from talkgs.train import stage
+    from talkgs.weights import WeightStore
 
     method = _method(args)
+    params = _train_params(args, args.output.parent)
+    lpips = lpips_or_reason(WeightStore(args.weights_manifest, args.weights_dir))
+    if isinstance(lpips, NotComputed):
+        logging.getLogger("talkgs.train").info("LPIPS loss not used: %s", lpips.reason)
+    else:
+        params = dataclasses.replace(params, lpips=lpips.loss)
     stage.run(
         args.stage,
         method,
         stage.TrainInputs(args.identity_root, args.face_model, args.mouth_model),
         stage.TrainOutputs(args.output, args.summary),
-        _train_params(args, args.output.parent),
+        params,
     )
 
 
@@ -512,6 +523,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mouth-model", type=Path, help="fuse: the mouth stage's model")
     p.add_argument("--output", type=Path, required=True, help="output model file (.pt)")
     p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
+    _add_weights_options(p)
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:

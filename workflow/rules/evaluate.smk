@@ -39,7 +39,7 @@ rule evaluate:
     benchmark:
         "benchmarks/{identity}/{method}/evaluate.tsv"
     conda:
-        "../../envs/train.yaml"
+        "../../envs/evaluate.yaml"
     threads: 2
     resources:
         mem_mb=6000,
@@ -70,6 +70,8 @@ rule tables:
         ),
     log:
         "logs/tables.log",
+    conda:
+        "../../envs/report.yaml"
     localrule: True
     shell:
         "talkgs tables {input.metrics} --output results/tables {params.published} --log {log}"
@@ -82,6 +84,8 @@ rule runtimes:
         report("results/report/runtimes.png", caption="../report/runtimes.rst", category="Runtimes"),
     log:
         "logs/runtimes.log",
+    conda:
+        "../../envs/report.yaml"
     localrule: True
     shell:
         "talkgs runtimes {input} --output {output} --log {log}"

@@ -15,6 +15,8 @@ rule train_face:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_face.log",
     benchmark:
@@ -28,7 +30,8 @@ rule train_face:
     shell:
         "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " --seed {params.seed} --threads {threads}"
+        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
+        " --weights-dir {params.weights}"
         " --output {output.model} --summary {output.summary} --log {log}"
 
 
@@ -44,6 +47,8 @@ rule train_mouth:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_mouth.log",
     benchmark:
@@ -57,7 +62,8 @@ rule train_mouth:
     shell:
         "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " --seed {params.seed} --threads {threads}"
+        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
+        " --weights-dir {params.weights}"
         " --output {output.model} --summary {output.summary} --log {log}"
 
 
@@ -75,6 +81,8 @@ rule train_fuse:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_fuse.log",
     benchmark:
@@ -88,7 +96,8 @@ rule train_fuse:
     shell:
         "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " --seed {params.seed} --threads {threads} --face-model {input.face}"
+        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
+        " --weights-dir {params.weights} --face-model {input.face}"
         " --mouth-model {input.mouth} --output {output.model} --summary {output.summary}"
         " --log {log}"
 
