@@ -17,7 +17,7 @@ CORES ?= $(shell nproc)
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help install system-packages demo test lint lock clean
+.PHONY: help install system-packages demo test lint lock clean cluster-up cluster-down
 
 help:
 	@echo "make demo   - install, then run the workflow on the embedded demo identity"
@@ -64,3 +64,10 @@ lock:
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# A one-node SLURM cluster on this machine (root, Debian), as the cluster tests use it.
+cluster-up:
+	tests/cluster/slurm_up.sh
+
+cluster-down:
+	tests/cluster/slurm_down.sh

@@ -30,6 +30,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     input:
         final_outputs(),

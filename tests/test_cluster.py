@@ -1,0 +1,428 @@
+"""SLURM execution through the `slurm` profile, on a real single-node cluster on this machine.
+
+tests/cluster/slurm_up.sh installs (apt) and starts munged, slurmctld and slurmd; the tests skip
+where that cannot work (not root, or SLURM absent and no apt-get). Every run is the user's
+command, `snakemake --profile slurm` from the repository root, with these additions:
+`--directory` (a private working directory, so the user's results/ is never touched),
+`--until matting pose` (the stages through the head pose; training has its own tests), status
+polling every second (the profile's 10 s, growing by 10 s per idle check, suit a busy cluster,
+not one that answers at once) and `--max-threads 1`: the test node has 2 CPUs, and 1-CPU jobs
+let two identities' jobs run at the same time. The local runs compared against use the same
+thread limit.
+
+"SLURM's own record" is the job completion log that slurmctld writes (JobCompType=
+jobcomp/filetxt: job id, name, state, start and end) joined with the comment that the Snakemake
+plugin gives each job (`rule_<rule>_wildcards_<identity>`), read back with `squeue`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+UP = REPO / "tests" / "cluster" / "slurm_up.sh"
+DOWN = REPO / "tests" / "cluster" / "slurm_down.sh"
+STATE = Path(os.environ.get("TALKGS_SLURM_DIR", "/var/tmp/talkgs-slurm"))
+SBIN_PATH = f"{os.environ['PATH']}{os.pathsep}/usr/sbin{os.pathsep}/sbin"
+RUN_TIMEOUT_S = 900
+FAST_POLLING = (
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "1",
+)
+ONE_CPU = ("--max-threads", "1")
+# The stages tested here: preprocessing up to the pose (training has its own, longer tests).
+UNTIL = ("--until", "matting", "pose")
+POSE_OUTPUTS = {
+    "pose.npz",
+    "transforms_train.json",
+    "transforms_val.json",
+    "pose_quality.json",
+    "pose.png",
+}
+PROFILE_VARIABLES = {"SBATCH_PARTITION", "SBATCH_ACCOUNT", "TALKGS_GPU_PARTITION"}
+# The target rule only collects inputs: Snakemake finishes it itself, nothing is submitted.
+TARGET_RULES = {"all"}
+
+
+def cluster_unavailable() -> str | None:
+    """Why this machine cannot run the test cluster, or None."""
+    if os.geteuid() != 0:
+        return "the SLURM test cluster needs root (it installs packages and starts daemons)"
+    installed = all(shutil.which(c, path=SBIN_PATH) for c in ("munged", "slurmctld", "slurmd"))
+    if not installed and shutil.which("apt-get") is None:
+        return "SLURM is not installed and there is no apt-get to install it"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster_env() -> Iterator[dict[str, str]]:
+    """The environment of a process that uses the test cluster; starts it, stops it if started."""
+    reason = cluster_unavailable()
+    if reason:
+        pytest.skip(reason)
+    started_file = STATE / "started"
+    ran_before = started_file.exists() and started_file.read_text().strip()
+    # One stand-in GPU, so that GPU rules go through the profile unchanged (`--gpus=1`).
+    up = subprocess.run(
+        [str(UP)],
+        env={**os.environ, "TALKGS_SLURM_GPUS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    started_here = not ran_before and started_file.exists() and started_file.read_text().strip()
+    try:
+        assert up.returncode == 0, f"{UP.name} failed:\n{up.stdout}{up.stderr}"
+        yield {**os.environ, "SLURM_CONF": str(STATE / "slurm.conf")}
+    finally:
+        if started_here:
+            down = subprocess.run([str(DOWN)], capture_output=True, text=True, timeout=300)
+            assert down.returncode == 0, f"{DOWN.name} failed:\n{down.stdout}{down.stderr}"
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    job_id: int
+    rule: str
+    identity: str  # "" for a rule without wildcards
+    state: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Run:
+    result: subprocess.CompletedProcess[str]
+    jobs: list[SlurmJob]  # SLURM's record of the jobs this run submitted, by job id
+
+    @property
+    def log(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+    def submitted_ids(self) -> set[int]:
+        """SLURM job ids as Snakemake reported them at submission."""
+        return {int(i) for i in re.findall(r"submitted with SLURM jobid (\d+)", self.log)}
+
+    def done(self) -> Run:
+        assert self.result.returncode == 0, self.log[-4000:]
+        return self
+
+
+def snakemake_args(workdir: Path) -> list[str]:
+    return ["snakemake", "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
+
+
+def slurm_run(env: dict[str, str], workdir: Path, *args: str) -> Run:
+    """`snakemake --profile slurm` from the repository root, working in ``workdir``."""
+    command = [
+        *snakemake_args(workdir),
+        "--profile",
+        "slurm",
+        *FAST_POLLING,
+        *ONE_CPU,
+        *UNTIL,
+        *args,
+    ]
+    result = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    found = re.search(r"SLURM run ID: (\S+)", result.stdout + result.stderr)
+    return Run(result, slurm_record(env, found.group(1)) if found else [])
+
+
+def local_run(workdir: Path) -> subprocess.Popen[str]:
+    """A plain local run (no profile) in ``workdir``, started in the background."""
+    command = [*snakemake_args(workdir), "--cores", "2", *ONE_CPU, *UNTIL]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    rule: str
+    identity: str  # "" for a rule without wildcards
+    resources: dict[str, str]
+
+
+def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
+    """The jobs that `snakemake --profile slurm --dry-run` plans to submit, in its order."""
+    result = subprocess.run(
+        [*snakemake_args(workdir), "--profile", "slurm", "--dry-run", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs: list[PlannedJob] = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", result.stdout + result.stderr, flags=re.M):
+        header = re.match(r"(local)?rule (\w+):", block)
+        if header is None or header.group(1) or header.group(2) in TARGET_RULES:
+            continue
+        fields = dict(re.findall(r"^ +(wildcards|resources): (.*)$", block, flags=re.M))
+        wildcards = dict(
+            item.split("=", 1) for item in fields.get("wildcards", "").split(", ") if item
+        )
+        resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
+        jobs.append(PlannedJob(header.group(2), wildcards.get("identity", ""), resources))
+    return jobs
+
+
+def planned_jobs(env: dict[str, str], workdir: Path, *args: str) -> Counter[tuple[str, str]]:
+    """(rule, identity) of every job a dry run of the tested stages plans to submit."""
+    return Counter((job.rule, job.identity) for job in dry_run(env, workdir, *UNTIL, *args))
+
+
+def slurm_record(env: dict[str, str], job_name: str) -> list[SlurmJob]:
+    """The jobs named ``job_name`` in SLURM's completion log, with the rule from their comment."""
+    queue = subprocess.run(
+        ["squeue", "-h", "--states=all", "--name", job_name, "-o", "%i|%k"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    comments = dict(line.split("|", 1) for line in queue.stdout.splitlines())
+    jobs = []
+    for line in (STATE / "jobcomp.log").read_text().splitlines():
+        fields = dict(token.split("=", 1) for token in line.split() if "=" in token)
+        if fields.get("Name") != job_name:
+            continue
+        # The plugin's comment: rule_<rule>_wildcards_<wildcard values joined by '_'>.
+        rule, _, identity = comments[fields["JobId"]].partition("_wildcards_")
+        jobs.append(
+            SlurmJob(
+                int(fields["JobId"]),
+                rule.removeprefix("rule_"),
+                identity,
+                fields["JobState"],
+                datetime.fromisoformat(fields["StartTime"]),
+                datetime.fromisoformat(fields["EndTime"]),
+            )
+        )
+    return sorted(jobs, key=lambda job: job.job_id)
+
+
+def digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root``, by relative path."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def differing(a: Path, b: Path) -> list[str]:
+    left, right = digests(a), digests(b)
+    return sorted(name for name in left.keys() | right.keys() if left.get(name) != right.get(name))
+
+
+def workdir(path: Path, identities: dict[str, Path]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    config = {"identities": {name: str(video) for name, video in identities.items()}}
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    return path
+
+
+# --- the shared run: two identities through the profile, and each alone locally ---------------
+
+
+@dataclass
+class Shared:
+    work: Path  # the cluster run's working directory
+    planned: Counter[tuple[str, str]]
+    first: Run
+    solo: dict[str, Path]  # identity → working directory of its own local run
+    videos: dict[str, Path]
+
+
+@pytest.fixture(scope="module")
+def videos(demo_clip: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
+    """Two different 3 s demo identities: the session's demo clip and one with another seed."""
+    from talkgs.demo import make_demo
+
+    folder = tmp_path_factory.mktemp("other")
+    other = folder / "other.mp4"
+    make_demo(other, folder / "truth.json", seed=1, duration_s=3.0)
+    return {"alice": demo_clip[0], "bob": other}
+
+
+@pytest.fixture(scope="module")
+def shared(cluster_env, videos, tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    root = tmp_path_factory.mktemp("cluster")
+    work = workdir(root / "cluster", videos)
+    solo = {name: workdir(root / f"local_{name}", {name: v}) for name, v in videos.items()}
+    planned = planned_jobs(cluster_env, work)
+    # The local runs share the CPUs with the cluster jobs; most of a cluster run's time is
+    # submission and polling, so running them side by side saves minutes.
+    local = [local_run(path) for path in solo.values()]
+    first = slurm_run(cluster_env, work)
+    for process in local:
+        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+        assert process.returncode == 0, output[-3000:]
+    return Shared(work, planned, first.done(), solo, videos)
+
+
+def test_every_job_went_through_sbatch_and_slurm_recorded_it(cluster_env, shared: Shared) -> None:
+    run = shared.first
+    # Snakemake's plan: every preprocessing stage of both identities.
+    for rule in ("ingest", "landmarks", "parsing", "matting", "pose"):
+        assert shared.planned[rule, "alice"] == 1 and shared.planned[rule, "bob"] == 1
+    recorded = Counter((job.rule, job.identity) for job in run.jobs)
+    assert recorded == shared.planned
+    assert {job.state for job in run.jobs} == {"COMPLETED"}
+    assert {job.job_id for job in run.jobs} == run.submitted_ids()
+    # sacct is installed but fails (no accounting database): squeue polling is what worked.
+    sacct = subprocess.run(["sacct", "-X", "-n"], env=cluster_env, capture_output=True, text=True)
+    assert sacct.returncode != 0, sacct.stdout
+    assert "Falling back to 'sacct'" not in run.log
+
+
+def test_outputs_equal_those_of_local_runs_of_each_identity_alone(shared: Shared) -> None:
+    for name, local in shared.solo.items():
+        produced = shared.work / "results" / name
+        assert len(digests(produced)) > 100  # frames, parsing maps, ...: a real comparison
+        assert differing(produced, local / "results" / name) == []
+
+
+def test_a_second_run_schedules_no_job(cluster_env, shared: Shared) -> None:
+    again = slurm_run(cluster_env, shared.work).done()
+    assert re.search(r"^total +0$", again.log, flags=re.M), again.log[-2000:]
+    assert again.submitted_ids() == set() and again.jobs == []
+
+
+def test_two_identities_ran_in_parallel_each_in_its_own_folders(shared: Shared) -> None:
+    jobs = shared.first.jobs
+    overlapping = [
+        (a, b)
+        for a in jobs
+        for b in jobs
+        if a.identity == "alice" and b.identity == "bob" and a.start < b.end and b.start < a.end
+    ]
+    assert overlapping, [(j.rule, j.identity, j.start, j.end) for j in jobs]
+    # Everything written is in one identity's folders (and each identity's files are those of
+    # a run of it alone: test_outputs_equal_those_of_local_runs_of_each_identity_alone).
+    for folder in ("results", "logs", "benchmarks"):
+        top = {p.name for p in (shared.work / folder).iterdir()}
+        assert top == set(shared.videos), (folder, top)
+
+
+@dataclass
+class PoseRerun:
+    work: Path
+    run: Run
+
+
+@pytest.fixture(scope="module")
+def pose_rerun(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the shared run with a new pose.fov_deg, run again through the profile.
+
+    bob's pose job gets 100 MB on its first attempt: more than it uses, so SLURM kills it, as a
+    cluster kills any job over its --mem; the profile's retries resubmit it with enough. (This
+    --set-resources replaces the profile's per-rule table for this run; resources are no rerun
+    trigger, so which jobs rerun is unaffected.)
+    """
+    work = tmp_path_factory.mktemp("pose") / "work"
+    shutil.copytree(shared.work, work, symlinks=True)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["pose"] = {"fov_deg": 30}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    memory = "pose:mem_mb=100 if attempt == 1 and wildcards.identity == 'bob' else 8000"
+    return PoseRerun(work, slurm_run(cluster_env, work, "--set-resources", memory).done())
+
+
+def test_changed_pose_parameter_reruns_only_the_pose_jobs(
+    shared: Shared, pose_rerun: PoseRerun
+) -> None:
+    assert {(job.rule, job.identity) for job in pose_rerun.run.jobs} == {
+        ("pose", "alice"),
+        ("pose", "bob"),
+    }
+    for name in shared.videos:
+        changed = differing(shared.work / "results" / name, pose_rerun.work / "results" / name)
+        assert "pose.npz" in changed and set(changed) <= POSE_OUTPUTS, changed
+
+
+def test_changed_source_video_reruns_only_that_identity(
+    cluster_env, shared: Shared, tmp_path: Path
+) -> None:
+    other_config = tmp_path / "bob_changed.yaml"
+    other_config.write_text(yaml.safe_dump({"identities": {"bob": str(shared.videos["alice"])}}))
+    planned = planned_jobs(cluster_env, shared.work, "--configfile", str(other_config))
+    assert {identity for _, identity in planned} == {"bob"}
+    assert set(planned) == {(rule, "bob") for rule, _ in shared.planned}
+
+
+def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) -> None:
+    attempts = {
+        name: [job for job in pose_rerun.run.jobs if job.identity == name]
+        for name in ("alice", "bob")
+    }
+    assert [job.state for job in attempts["alice"]] == ["COMPLETED"]
+    assert [job.state for job in attempts["bob"]] == ["FAILED", "COMPLETED"]
+    # The plugin keeps the SLURM log of a failed job; slurmstepd wrote why it killed it.
+    failed = (
+        pose_rerun.work / f".snakemake/slurm_logs/rule_pose/bob/{attempts['bob'][0].job_id}.log"
+    )
+    assert "exceeded memory limit" in failed.read_text()
+    assert (pose_rerun.work / "results/bob/pose.npz").is_file()
+
+
+# --- the profile itself (no cluster needed) ---------------------------------------------------
+
+
+def test_profile_takes_partition_and_account_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "source.mp4").write_bytes(b"not read by a dry run")
+    work = workdir(tmp_path, {"alice": tmp_path / "source.mp4"})
+    env = {
+        **os.environ,
+        # `all` is also a Python builtin: the profile must keep it a string.
+        "SBATCH_PARTITION": "all",
+        "SBATCH_ACCOUNT": "lab",
+        "TALKGS_GPU_PARTITION": "gpu",
+    }
+    jobs = {job.rule: job.resources for job in dry_run(env, work)}
+    assert jobs["ingest"]["slurm_partition"] == "all"
+    assert jobs["ingest"]["slurm_account"] == "lab"
+    assert "gpu" not in jobs["ingest"]
+    assert jobs["train_face"]["slurm_partition"] == "gpu"
+    assert jobs["train_face"]["slurm_account"] == "lab"
+    assert jobs["train_face"]["gpu"] == "1"
+
+
+def test_profile_without_environment_leaves_partition_and_account_to_slurm() -> None:
+    from snakemake.profiles import ProfileConfigFileParser
+
+    env = {k: os.environ.pop(k) for k in list(os.environ) if k in PROFILE_VARIABLES}
+    try:
+        with (REPO / "slurm" / "config.yaml").open() as stream:
+            profile = ProfileConfigFileParser().parse(stream)
+    finally:
+        os.environ.update(env)
+    settings = profile["default-resources"] + profile["set-resources"]
+    assert not [item for item in settings if "slurm_partition" in item or "slurm_account" in item]
+    assert "train_face:gpu=1" in profile["set-resources"]
+    # Status through squeue: sacct without an accounting database waits forever.
+    assert profile["slurm-status-command"] == "squeue"
