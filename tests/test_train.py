@@ -249,6 +249,6 @@ def test_train_refuses_missing_audio_features(demo_trainable, tmp_path: Path) ->
     entry = {"family": "talkinggaussian", "params": {"audio_features": "ave"}}
     result = talkgs(*train_args(root, "no-ave", entry, "face"))
     assert result.returncode == 2
-    line = result.stderr.strip()
-    assert "\n" not in line and "aud_ave.npy" in line
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "aud_ave.npy" in errors[0], result.stderr
     assert not (root / "methods" / "no-ave" / "face.pt").exists()

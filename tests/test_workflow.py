@@ -59,11 +59,22 @@ def test_bad_identity_name_stops_the_run_with_a_readable_message(tmp_path: Path)
 
 @pytest.mark.slow
 def test_demo_and_ingest_run_end_to_end(tmp_path: Path) -> None:
-    work = workdir_with(
-        tmp_path, {"identities": {"demo": "results/_demo/demo.mp4"}, "demo": {"duration_s": 8}}
-    )
+    """The whole workflow, demo video to tables, with the tiny training preset."""
+    config = {
+        "identities": {"demo": "results/_demo/demo.mp4"},
+        "demo": {"duration_s": 8},
+        "train": {"preset": "tiny", "backend": "torch"},
+        "methods": {"tg": {"family": "talkinggaussian"}},
+    }
+    work = workdir_with(tmp_path, config)
+    (work / "resources").symlink_to(REPO / "resources")  # the weights manifest, as in the repo
     result = snakemake(work, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    table = (work / "results/tables/self_reconstruction.md").read_text()
+    assert table.splitlines()[2].startswith("| tg | ")
+    metrics = json.loads((work / "results/demo/metrics/tg.json").read_text())["metrics"]
+    assert metrics["psnr"]["mean"] > 15 and metrics["lpips"]["mean"] is None
+    assert (work / "results/report/runtimes.png").stat().st_size > 1000
     meta = json.loads((work / "results/demo/meta.json").read_text())
     assert meta["frame_count"] == 200
     assert len(list((work / "results/demo/frames").glob("*.jpg"))) == 200

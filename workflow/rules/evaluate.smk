@@ -26,14 +26,14 @@ rule evaluate:
             labels={"identity": "{identity}", "method": "{method}", "figure": "training"},
         ),
     params:
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
         root=identity_root,
         training=lambda wildcards, input: " ".join(
             f"--training-summary {path}" for path in input.training
         ),
         cross=cross_evaluate_arguments,
         skip=" ".join(f"--skip {name}" for name in config["evaluate"]["skip"]),
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/evaluate.log",
     benchmark:

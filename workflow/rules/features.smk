@@ -73,9 +73,9 @@ rule audio_features:
     output:
         "results/{identity}/features/{audio_file}",
     params:
-        extractor=lambda wildcards: AUDIO_EXTRACTOR_OF_FILE[wildcards.audio_file],
         manifest=config["weights"]["manifest"],
         weights=config["weights"]["dir"],
+        extractor=lambda wildcards: AUDIO_EXTRACTOR_OF_FILE[wildcards.audio_file],
     wildcard_constraints:
         audio_file="|".join(re.escape(name) for name in AUDIO_EXTRACTOR_OF_FILE),
     log:

@@ -10,13 +10,13 @@ rule train_face:
         model=ID.model("{method}", "face"),
         summary=ID.training_summary("{method}", "face"),
     params:
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
         root=identity_root,
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_face.log",
     benchmark:
@@ -42,13 +42,13 @@ rule train_mouth:
         model=ID.model("{method}", "mouth"),
         summary=ID.training_summary("{method}", "mouth"),
     params:
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
         root=identity_root,
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_mouth.log",
     benchmark:
@@ -76,13 +76,13 @@ rule train_fuse:
         model=ID.model("{method}", "fuse"),
         summary=ID.training_summary("{method}", "fuse"),
     params:
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
         root=identity_root,
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         seed=config["train"]["seed"],
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
     log:
         "logs/{identity}/{method}/train_fuse.log",
     benchmark:
