@@ -28,7 +28,7 @@ from talkgs.media import read_wav, write_video, write_wav
 from talkgs.png import write_png
 from talkgs.train.data import IdentityData, as_windows
 from talkgs.train.presets import Method
-from talkgs.train.stage import TrainParams, conditions, load_model, render_view
+from talkgs.train.stage import TrainParams, conditions, load_model, render_view, to_uint8
 
 log = logging.getLogger("talkgs.render")
 
@@ -46,10 +46,6 @@ def ping_pong(count: int, length: int) -> list[int]:
         return [0] * length
     period = 2 * (count - 1)
     return [i % period if i % period < count else period - i % period for i in range(length)]
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image.clamp(0, 1) * 255).round().byte().numpy()
 
 
 def audio_segment(wav: Path, first_frame: int, frames: int, out: Path) -> None:

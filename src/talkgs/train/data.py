@@ -10,7 +10,6 @@ camera from the pose stage and the conditions (audio window, action units).
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +209,3 @@ def as_windows(features: np.ndarray) -> np.ndarray:
     if features.ndim == 3:
         return features
     raise ValueError(f"audio features of shape {features.shape}: expected [T,D] or [T,W,D]")
-
-
-def load_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from talkgs.atomic import StagedOutputs, write_json
 from talkgs.errors import TalkgsError, input_error
 from talkgs.face.labels import Label
 from talkgs.log import progress
+from talkgs.metrics import image as image_metrics
 from talkgs.metrics.ssim import hwc_to_batch, ssim_map
 from talkgs.png import write_png
 from talkgs.splat import rasterize
@@ -240,11 +240,16 @@ def photometric(
     return (l1 * weight).sum() / total + lambda_dssim * ((1 - ssim) * weight).sum() / total
 
 
+def to_uint8(image: Tensor) -> np.ndarray:
+    """``[H, W, C]`` in [0, 1] → uint8."""
+    return (image.detach().clamp(0, 1) * 255).round().byte().numpy()
+
+
 def psnr(image: Tensor, target: Tensor | FrameSample) -> float:
+    """PSNR of a render (clipped to [0, 1], as it is saved) against a target or a sample's frame."""
     if isinstance(target, FrameSample):
         target = target.image
-    mse = float(F.mse_loss(image.detach().clamp(0, 1), target))
-    return 10 * math.log10(1 / max(mse, 1e-12))
+    return image_metrics.psnr(image.detach().clamp(0, 1), target)
 
 
 def conditions(
@@ -330,13 +335,7 @@ class Trainer:
         self.iteration = 0
         self.elapsed = 0.0
         self.stop_signal: int | None = None
-        extent = float(
-            (
-                model.face.params["means"].detach().amax(0)
-                - model.face.params["means"].detach().amin(0)
-            ).norm()
-        )
-        self.scene_scale = max(extent, 1e-3)
+        self.scene_scale = self.scene_scale_guess(model.face)
         self.gaussian_optimizers: dict[str, dict[str, torch.optim.Optimizer]] = {
             "face": self._field_optimizers(model.face),
             "mouth": self._field_optimizers(model.mouth),
@@ -651,8 +650,7 @@ class Trainer:
         strip = torch.cat([sample.image, image, heat], 1)
         self.params.snapshot_dir.mkdir(parents=True, exist_ok=True)
         write_png(
-            self.params.snapshot_dir / f"{self.stage}_{self.iteration:06d}.png",
-            (strip.clamp(0, 1) * 255).round().byte().numpy(),
+            self.params.snapshot_dir / f"{self.stage}_{self.iteration:06d}.png", to_uint8(strip)
         )
 
     @torch.no_grad()
