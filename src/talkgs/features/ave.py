@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkgs.errors import input_error
-from talkgs.weights import WeightStore
+from talkgs.weights import WeightStore, load_state
 
 AVE_WEIGHT = "synctalk_ave"  # manifest entry
 FEATURE_DIM = 512
@@ -86,37 +85,10 @@ def load_ave(store: WeightStore, name: str = AVE_WEIGHT) -> AveAudioEncoder:
     state = store.load_torch(name)
     path = store.directory / store.spec(name).file
     encoder = AveAudioEncoder()
-    expected = encoder.audio_encoder.state_dict()
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise input_error(path, "not a state dict (expected SyncTalk's audio_visual_encoder.pth)")
-    state = {key.removeprefix(_KEY_PREFIX): value for key, value in state.items()}
-    missing = sorted(set(expected) - set(state))
-    unknown = sorted(set(state) - set(expected))
-    misshapen = sorted(
-        key
-        for key in set(state) & set(expected)
-        if not isinstance(state[key], torch.Tensor) or state[key].shape != expected[key].shape
-    )
-    if missing or unknown or misshapen:
-        problems = [
-            f"{label} {_few(keys)}"
-            for label, keys in (
-                ("missing keys", missing),
-                ("unknown keys", unknown),
-                ("wrong shapes", misshapen),
-            )
-            if keys
-        ]
-        raise input_error(
-            path, f"not a SyncTalk audio-visual encoder checkpoint ({'; '.join(problems)})"
-        )
-    encoder.audio_encoder.load_state_dict(state)
+    if isinstance(state, dict) and all(isinstance(key, str) for key in state):
+        state = {key.removeprefix(_KEY_PREFIX): value for key, value in state.items()}
+    load_state(encoder.audio_encoder, state, path, "a SyncTalk audio-visual encoder checkpoint")
     return encoder.eval()
-
-
-def _few(keys: list[str], shown: int = 3) -> str:
-    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return ", ".join(keys[:shown]) + more
 
 
 def ave_features(

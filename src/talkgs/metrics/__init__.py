@@ -11,13 +11,9 @@ present but wrong (checksum, keys, shapes) is a one-line :class:`~talkgs.errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from talkgs.errors import input_error
-from talkgs.weights import WeightStore
+from talkgs.weights import WeightStore, load_state
 
 
 @dataclass(frozen=True)
@@ -46,49 +42,4 @@ def absent_weights(store: WeightStore, *names: str) -> NotComputed | None:
     return None
 
 
-def load_state(
-    module: Any,
-    state: object,
-    path: Path,
-    what: str,
-    ignored_prefixes: Iterable[str] = (),
-) -> None:
-    """Load ``state`` into ``module`` with its keys unchanged, or raise one line saying why not.
-
-    Keys under ``ignored_prefixes`` (parts of the checkpoint the metric does not use, e.g.
-    AlexNet's classifier) are dropped; BatchNorm ``num_batches_tracked`` counters may be absent
-    (checkpoints saved before PyTorch 0.4.1 have none). Every other key must match exactly, in
-    name and shape: a missing or unknown key is refused.
-    """
-    import torch
-
-    if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
-        raise input_error(path, f"not a state dict (expected {what})")
-    prefixes = tuple(ignored_prefixes)
-    used = {key: value for key, value in state.items() if not key.startswith(prefixes)}
-    expected = module.state_dict()
-    optional = {key for key in expected if key.endswith("num_batches_tracked")}
-    missing = sorted(set(expected) - set(used) - optional)
-    unknown = sorted(set(used) - set(expected))
-    misshapen = sorted(
-        key
-        for key in set(used) & set(expected)
-        if not isinstance(used[key], torch.Tensor) or used[key].shape != expected[key].shape
-    )
-    if missing or unknown or misshapen:
-        problems = [
-            f"{label} {_few(keys)}"
-            for label, keys in (
-                ("missing keys", missing),
-                ("unknown keys", unknown),
-                ("wrong shapes", misshapen),
-            )
-            if keys
-        ]
-        raise input_error(path, f"not {what} ({'; '.join(problems)})")
-    module.load_state_dict(used, strict=False)
-
-
-def _few(keys: list[str], shown: int = 3) -> str:
-    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return ", ".join(keys[:shown]) + more
+__all__ = ["NotComputed", "absent_weights", "load_state"]
