@@ -16,19 +16,20 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 import torch
 
 from talkgs.errors import input_error
 from talkgs.face.labels import Label
+from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS
+from talkgs.features.openface import read_csv as read_au_csv
 from talkgs.frames import frame_paths, read_labels, read_rgb
 from talkgs.layout import IdentityLayout
 from talkgs.pose.transforms import split
 
-# The 17 OpenFace AUs of HM-Talker, upper face then lower face (ANCHORS.md).
-AU_UPPER = ("01", "02", "04", "05", "06", "07", "45")
-AU_LOWER = ("09", "10", "12", "14", "15", "17", "20", "23", "25", "26")
-AU_ALL = AU_UPPER + AU_LOWER
+# HM-Talker's upper- and lower-face AUs, as the AU stage names them.
+AU_UPPER = UPPER_AUS
+AU_LOWER = LOWER_AUS
+AU_ALL = INTENSITY_AUS
 # TalkingGaussian's expression features, also M2DAO-Talker's six upper-face AUs.
 AU_TALKINGGAUSSIAN = ("01", "04", "05", "06", "07", "45")
 
@@ -46,19 +47,6 @@ class FrameSample:
     mouth_mask: torch.Tensor  # [H, W, 1]: inner mouth and teeth
     viewmat: torch.Tensor  # [4, 4] head-to-camera, OpenCV axes
     K: torch.Tensor  # [3, 3] at the training resolution
-
-
-def read_au_csv(path: Path, count: int, names: tuple[str, ...] = AU_ALL) -> np.ndarray:
-    """``[T, len(names)]`` AU intensities (``AU**_r``) from an OpenFace-format CSV, either
-    header style (with or without the leading spaces of OpenFace on Windows)."""
-    table = pd.read_csv(path, skipinitialspace=True)
-    table.columns = [column.strip() for column in table.columns]
-    missing = [f"AU{name}_r" for name in names if f"AU{name}_r" not in table.columns]
-    if missing:
-        raise input_error(path, f"no column(s) {', '.join(missing)}")
-    if len(table) != count:
-        raise input_error(path, f"{len(table)} rows for {count} frames")
-    return table[[f"AU{name}_r" for name in names]].to_numpy(np.float32)
 
 
 class IdentityData:
@@ -111,7 +99,8 @@ class IdentityData:
             if len(audio) != self.count:
                 raise input_error(audio_path, f"{len(audio)} rows for {self.count} frames")
         self.audio = torch.from_numpy(as_windows(audio).astype(np.float32))
-        self.au = torch.from_numpy(read_au_csv(self.layout.path("au"), self.count))
+        au = read_au_csv(self.layout.path("au"), self.count)
+        self.au = torch.from_numpy(au.intensity.astype(np.float32))  # columns AU_ALL
         self.background_plate = read_rgb(self.layout.path("background"))
         self._cache: OrderedDict[int, tuple[np.ndarray, ...]] = OrderedDict()
         self._cache_limit = cache_mb * 2**20
