@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,40 @@ def write(folder: Path, docs: list[dict]) -> list[Path]:
         path.write_text(json.dumps(doc))
         paths.append(path)
     return paths
+
+
+class _TableCells(HTMLParser):
+    """The cells of an HTML page's tables, with <b>/<u> kept as markers of rank."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.in_cell = True
+        elif tag in ("b", "u"):
+            self.rows[-1][-1] += f"<{tag}>"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("b", "u"):
+            self.rows[-1][-1] += f"</{tag}>"
+        elif tag in ("td", "th"):
+            self.in_cell = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
+def table_rows(page: str) -> list[list[str]]:
+    parser = _TableCells()
+    parser.feed(page)
+    return parser.rows
 
 
 def test_ranks_share_ties_and_skip_missing() -> None:
@@ -80,6 +115,12 @@ def test_published_rows_are_merged_marked_and_ranked(tmp_path: Path) -> None:
     assert r"\underline{33.00}" in latex and r"\toprule" in latex
     csv_text = (tmp_path / "tables" / "self_reconstruction.csv").read_text()
     assert "HM-Talker,liu2025hm,35.15," in csv_text
+    page = (tmp_path / "tables" / "tables.html").read_text()
+    rows = table_rows(page)
+    assert rows[0][0] == "method" and rows[0][1] == "PSNR↑"
+    assert rows[1][:2] == ["HM-Talker [liu2025hm]†", "<b>35.15</b>"]
+    assert rows[2][:2] == ["ours", "<u>33.00</u>"]
+    assert "No cross-driven renders" in page
 
 
 def test_bad_published_number_is_one_line(tmp_path: Path) -> None:
@@ -105,6 +146,14 @@ def test_lip_sync_table_per_driving_audio(tmp_path: Path) -> None:
     assert "Sync-D↓ (bob)" in markdown
     line_m2 = next(line for line in markdown.splitlines() if line.startswith("| m2 "))
     assert "**7.000**" in line_m2 and "—" in line_m2
+    rows = table_rows((tmp_path / "tables" / "tables.html").read_text())
+    sync_header = next(row for row in rows if "Sync-D↓ (bob)" in row)
+    assert sync_header == ["method", "Sync-D↓ (bob)", "Sync-C↑ (bob)"]
+    assert rows[-1] == ["m2", "<b>7.000</b>", "—"] and rows[-2] == [
+        "m1",
+        "<u>8.000</u>",
+        "<b>6.000</b>",
+    ]
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")

@@ -602,7 +602,7 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
         sub,
         "tables",
         _tables,
-        "paper tables across identities and methods (CSV, Markdown, LaTeX)",
+        "paper tables across identities and methods (CSV, Markdown, LaTeX, HTML)",
         "Self-reconstruction (PSNR, LPIPS, SSIM, LMD, AUE-L/U, Sync-C, time, FPS) and "
         "lip-sync (Sync-D/C per driving audio) tables: means over identities, best in bold, "
         "second underlined, optional published rows merged in with their citation.",

@@ -1,4 +1,4 @@
-"""Paper tables across identities and methods: CSV (full precision), Markdown and LaTeX.
+"""Paper tables across identities and methods: CSV (full precision), Markdown, LaTeX and HTML.
 
 ``self_reconstruction`` has the seed papers' Table 1 columns (PSNR↑ LPIPS↓ SSIM↑ LMD↓ AUE-L↓
 AUE-U↓ Sync-C↑, training time, FPS); ``lip_sync`` their Table 3 (Sync-D↓ Sync-C↑ per driving
@@ -14,6 +14,7 @@ take part in the ranking.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -162,21 +163,75 @@ def _cell(row: Row, column: Column, total: int) -> str:
     return text
 
 
+def ranked_cells(
+    rows: list[Row], columns: tuple[Column, ...], total: int
+) -> list[list[tuple[str, int | None]]]:
+    """Each row's cell texts with their rank in the column (1 best, 2 second, else None)."""
+    rounded = {c.key: ranks([_rounded(r, c) for r in rows], c.higher_is_better) for c in columns}
+    return [
+        [(_cell(row, column, total), rounded[column.key][index]) for column in columns]
+        for index, row in enumerate(rows)
+    ]
+
+
 def render_markdown(
     rows: list[Row], columns: tuple[Column, ...], total: int, headers: list[str] | None = None
 ) -> str:
-    rounded = {c.key: ranks([_rounded(r, c) for r in rows], c.higher_is_better) for c in columns}
     header = ["method", *(headers or [c.title for c in columns])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in enumerate(rows):
+    for row, cells in zip(rows, ranked_cells(rows, columns, total), strict=True):
         name = row.name if row.citation is None else f"{row.name} [{row.citation}]†"
-        cells = []
-        for column in columns:
-            text = _cell(row, column, total)
-            rank = rounded[column.key][index]
-            cells.append(f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text)
-        lines.append("| " + " | ".join([name, *cells]) + " |")
+        texts = [
+            f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
+            for text, rank in cells
+        ]
+        lines.append("| " + " | ".join([name, *texts]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def render_html_table(
+    rows: list[Row], columns: tuple[Column, ...], total: int, headers: list[str] | None = None
+) -> str:
+    """One ``<table>``: best bold, second underlined, published rows in italics with a dagger."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers or [c.title for c in columns])
+    body = []
+    for row, cells in zip(rows, ranked_cells(rows, columns, total), strict=True):
+        name = html.escape(row.name)
+        if row.citation is not None:
+            name = f"<i>{name} [{html.escape(row.citation)}]&dagger;</i>"
+        tds = "".join(
+            f"<td><b>{html.escape(t)}</b></td>"
+            if rank == 1
+            else f"<td><u>{html.escape(t)}</u></td>"
+            if rank == 2
+            else f"<td>{html.escape(t)}</td>"
+            for t, rank in cells
+        )
+        body.append(f"<tr><th>{name}</th>{tds}</tr>")
+    return (
+        f"<table><thead><tr><th>method</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>talkgs tables</title><style>
+body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 0.5em; }}
+th, td {{ padding: 0.3em 0.8em; text-align: right; }}
+thead th {{ border-top: 2px solid #222; border-bottom: 1px solid #222; }}
+tbody tr:last-child > * {{ border-bottom: 2px solid #222; }}
+tbody th, thead th:first-child {{ text-align: left; font-weight: normal; }}
+p.note {{ font-size: 0.85em; color: #555; }}
+pre {{ background: #f4f4f4; padding: 0.8em; font-size: 0.8em; overflow-x: auto; }}
+</style></head><body>
+{sections}
+<p class="note">Means over identities; best in bold, second underlined (equal printed values
+share a rank); "—": not computed (see metrics/&lt;method&gt;.json for the reason); "(k/n)": mean
+over k of n identities; &dagger;: published numbers, other data and protocol.</p>
+{latex}
+</body></html>
+"""
 
 
 def _rounded(row: Row, column: Column) -> float | None:
@@ -207,7 +262,7 @@ def render_latex(
     groups: list[str] | None = None,
 ) -> str:
     """A ``table`` with booktabs rules; needs ``\\usepackage{booktabs}``."""
-    rounded = {c.key: ranks([_rounded(r, c) for r in rows], c.higher_is_better) for c in columns}
+    ranked = ranked_cells(rows, columns, total)
     lines = [
         r"\begin{table}[t]",
         r"\centering",
@@ -237,14 +292,12 @@ def render_latex(
         if not group_rows:
             continue
         for row in group_rows:
-            index = rows.index(row)
             name = latex_escape(row.name)
             if row.citation is not None:
                 name += rf"~\cite{{{row.citation}}}$^\dagger$"
             cells = []
-            for column in columns:
-                text = _cell(row, column, total).replace("—", "--")
-                rank = rounded[column.key][index]
+            for text, rank in ranked[rows.index(row)]:
+                text = text.replace("—", "--")
                 cells.append(
                     rf"\textbf{{{text}}}"
                     if rank == 1
@@ -291,7 +344,8 @@ class TableOutputs:
 
 
 def run(metrics_files: list[Path], outputs: TableOutputs, published: Path | None = None) -> None:
-    """Write ``self_reconstruction.{csv,md,tex}`` and ``lip_sync.{csv,md,tex}``."""
+    """Write ``self_reconstruction.{csv,md,tex}``, ``lip_sync.{csv,md,tex}`` and ``tables.html``
+    (both tables on one page, for the report)."""
     documents = read_metrics(metrics_files)
     identities = len({doc["identity"] for doc in documents})
     rows = self_reconstruction_rows(documents)
@@ -308,7 +362,7 @@ def run(metrics_files: list[Path], outputs: TableOutputs, published: Path | None
         folder / f"{table}.{ext}"
         for table in ("self_reconstruction", "lip_sync")
         for ext in ("csv", "md", "tex")
-    ]
+    ] + [folder / "tables.html"]
     with StagedOutputs(*names) as staged:
         staged[folder / "self_reconstruction.csv"].write_text(render_csv(rows, SELF_RECONSTRUCTION))
         staged[folder / "self_reconstruction.md"].write_text(
@@ -342,4 +396,26 @@ def run(metrics_files: list[Path], outputs: TableOutputs, published: Path | None
             )
             if audios
             else "% no cross-driven renders (render.cross_audio is empty)\n"
+        )
+        sync_section = (
+            render_html_table(sync_rows, sync_columns, identities, headers)
+            if audios
+            else "<p>No cross-driven renders (render.cross_audio is empty).</p>"
+        )
+        latex_sections = "".join(
+            f"<h3>{name}.tex (needs \\usepackage{{booktabs}})</h3>"
+            f"<pre>{html.escape(staged[folder / f'{name}.tex'].read_text())}</pre>"
+            for name in ("self_reconstruction", "lip_sync")
+        )
+        staged[folder / "tables.html"].write_text(
+            HTML_PAGE.format(
+                sections=(
+                    f"<h3>Self-reconstruction (validation frames, {identities} "
+                    f"identit{'y' if identities == 1 else 'ies'})</h3>"
+                    + render_html_table(rows, SELF_RECONSTRUCTION, identities)
+                    + "<h3>Lip synchronisation, driven by other identities' audio</h3>"
+                    + sync_section
+                ),
+                latex=latex_sections,
+            )
         )

@@ -121,6 +121,11 @@ def cross_evaluate_arguments(wildcards):
     )
 
 
+def audio_extractors():
+    """The audio features every identity gets: audio.extractors and those a method trains on."""
+    return sorted({*config["audio"]["extractors"], *(method_audio_features(m) for m in METHODS)})
+
+
 PER_IDENTITY_JOBS = ("ingest", "landmarks", "parsing", "matting", "pose", "neutral", "eyes", "au")
 PER_METHOD_JOBS = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
 
@@ -128,6 +133,11 @@ PER_METHOD_JOBS = ("train_face", "train_mouth", "train_fuse", "render", "evaluat
 def all_benchmarks(wildcards):
     """Every job's benchmark file, for the runtimes figure of the report."""
     files = [f"benchmarks/{i}/{job}.tsv" for i in IDENTITIES for job in PER_IDENTITY_JOBS]
+    files += [
+        f"benchmarks/{i}/audio_{AUDIO_FEATURE_FILES[e]}.tsv"
+        for i in IDENTITIES
+        for e in audio_extractors()
+    ]
     files += [
         f"benchmarks/{i}/{m}/{job}.tsv" for i in IDENTITIES for m in METHODS
         for job in PER_METHOD_JOBS
@@ -157,13 +167,12 @@ def final_outputs():
     ) + [
         IdentityLayout(f"results/{identity}").audio_features(extractor)
         for identity in IDENTITIES
-        for extractor in config["audio"]["extractors"]
+        for extractor in audio_extractors()
     ] + expand(
         [ID.render_video("{method}"), ID.render_summary("{method}")],
         identity=IDENTITIES,
         method=METHODS,
     ) + [
-        "results/tables/self_reconstruction.md",
-        "results/tables/lip_sync.md",
+        "results/tables/tables.html",
         "results/report/runtimes.png",
     ]

@@ -58,11 +58,10 @@ rule tables:
         metrics=expand(ID.metrics("{method}"), identity=IDENTITIES, method=METHODS),
         published=config["tables"]["published"] or [],
     output:
-        report(
-            multiext("results/tables/self_reconstruction", ".csv", ".md", ".tex"),
-            caption="../report/tables.rst",
-            category="Tables",
-        ),
+        # The report shows the HTML page (tables, then their LaTeX to copy); it cannot display
+        # Markdown, CSV or LaTeX files.
+        report("results/tables/tables.html", caption="../report/tables.rst", category="Tables"),
+        multiext("results/tables/self_reconstruction", ".csv", ".md", ".tex"),
         multiext("results/tables/lip_sync", ".csv", ".md", ".tex"),
     params:
         published=(
