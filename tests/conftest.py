@@ -311,14 +311,12 @@ def add_pose_and_features(layout, extractors: Sequence[str] = ("mel",)):
     return layout
 
 
-@pytest.fixture(scope="session")
-def demo_trainable(demo_identity: DemoIdentity, tmp_path_factory: pytest.TempPathFactory):
-    """The 3 s demo identity with pose and features: everything training reads (a layout)."""
+def trainable_copy(source, folder: Path):  # -> IdentityLayout
+    """``source``'s ingest and face artifacts linked into ``folder``, with pose and features run
+    there: everything training and evaluation read, without touching ``source``."""
     from talkgs.layout import IdentityLayout
 
-    folder = tmp_path_factory.mktemp("trainable") / "demo"
-    folder.mkdir()
-    source = demo_identity.layout
+    folder.mkdir(parents=True)
     for name in (
         "frames",
         "audio",
@@ -331,3 +329,15 @@ def demo_trainable(demo_identity: DemoIdentity, tmp_path_factory: pytest.TempPat
     ):
         (folder / source.path(name).name).symlink_to(source.path(name).resolve())
     return add_pose_and_features(IdentityLayout(str(folder)))
+
+
+@pytest.fixture(scope="session")
+def demo_trainable(demo_identity: DemoIdentity, tmp_path_factory: pytest.TempPathFactory):
+    """The 3 s demo identity with pose and features: everything training reads (a layout)."""
+    return trainable_copy(demo_identity.layout, tmp_path_factory.mktemp("trainable") / "demo")
+
+
+@pytest.fixture(scope="session")
+def real_trainable(real_identity, tmp_path_factory: pytest.TempPathFactory):
+    """The real clip with pose and features as well (~30 s more than ``real_identity``)."""
+    return trainable_copy(real_identity, tmp_path_factory.mktemp("trainable") / "german")

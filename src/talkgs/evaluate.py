@@ -231,16 +231,21 @@ def _action_units(
 ) -> tuple[AuTable, AuTable]:
     """AUs of ground truth and render, each relative to the identity's neutral frames: the
     identity's own landmarks go in first so that its canonical face and neutral frames anchor
-    both estimates identically."""
+    both estimates. Ground truth and render are estimated in separate calls: the eye-closure
+    baseline is a running median over time, which must not run from one into the other (the
+    ground truth against itself would not give 0)."""
     own = face_landmarks.load(layout.path("landmarks"))
     neutral = neutral_stage.load(layout.path("neutral"))
     frames = np.asarray(neutral["frames"], int)
     count = len(own.landmarks)
-    stacked = np.concatenate([own.landmarks, truth.landmarks, render.landmarks])
-    detected = np.concatenate([own.detected, truth.detected, render.detected])
-    table = au_stage.estimate(stacked, detected, frames, 25.0, au_stage.AuParams())
-    n = len(truth.landmarks)
-    return _rows(table, slice(count, count + n)), _rows(table, slice(count + n, count + 2 * n))
+
+    def estimate(found: face_landmarks.FaceLandmarks) -> AuTable:
+        stacked = np.concatenate([own.landmarks, found.landmarks])
+        detected = np.concatenate([own.detected, found.detected])
+        table = au_stage.estimate(stacked, detected, frames, 25.0, au_stage.AuParams())
+        return _rows(table, slice(count, count + len(found.landmarks)))
+
+    return estimate(truth), estimate(render)
 
 
 def _rows(table: AuTable, rows: slice) -> AuTable:
