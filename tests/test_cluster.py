@@ -12,16 +12,18 @@ thread limit.
 
 "SLURM's own record" is the job completion log that slurmctld writes (JobCompType=
 jobcomp/filetxt: job id, name, state, start and end) joined with the comment that the Snakemake
-plugin gives each job (`rule_<rule>_wildcards_<identity>`), read back with `squeue`.
+plugin gives each job (`rule_<rule>_wildcards_<identity>[_<method>]`), read back with `squeue`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from talkgs.train.presets import JOB_SIZES, PRESETS
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +107,7 @@ def cluster_env() -> Iterator[dict[str, str]]:
 class SlurmJob:
     job_id: int
     rule: str
-    identity: str  # "" for a rule without wildcards
+    wildcards: str  # its values joined by "_": "alice", "alice_hm" (identity_method); "": none
     state: str
     start: datetime
     end: datetime
@@ -132,22 +135,29 @@ def snakemake_args(workdir: Path) -> list[str]:
     return ["snakemake", "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
 
 
-def slurm_run(env: dict[str, str], workdir: Path, *args: str) -> Run:
-    """`snakemake --profile slurm` from the repository root, working in ``workdir``."""
-    command = [
-        *snakemake_args(workdir),
-        "--profile",
-        "slurm",
-        *FAST_POLLING,
-        *ONE_CPU,
-        *UNTIL,
-        *args,
-    ]
-    result = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
-    )
+def slurm_command(workdir: Path, *args: str, until: tuple[str, ...] = UNTIL) -> list[str]:
+    """`snakemake --profile slurm` working in ``workdir`` (see the module docstring)."""
+    return [*snakemake_args(workdir), "--profile", "slurm", *FAST_POLLING, *ONE_CPU, *until, *args]
+
+
+def finished_run(env: dict[str, str], result: subprocess.CompletedProcess[str]) -> Run:
     found = re.search(r"SLURM run ID: (\S+)", result.stdout + result.stderr)
     return Run(result, slurm_record(env, found.group(1)) if found else [])
+
+
+def slurm_run(
+    env: dict[str, str], workdir: Path, *args: str, until: tuple[str, ...] = UNTIL
+) -> Run:
+    """`snakemake --profile slurm` from the repository root, working in ``workdir``."""
+    result = subprocess.run(
+        slurm_command(workdir, *args, until=until),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    return finished_run(env, result)
 
 
 def local_run(workdir: Path) -> subprocess.Popen[str]:
@@ -163,6 +173,7 @@ class PlannedJob:
     rule: str
     identity: str  # "" for a rule without wildcards
     resources: dict[str, str]
+    method: str = ""  # "" for a job of no method
 
 
 def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
@@ -186,7 +197,14 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
             item.split("=", 1) for item in fields.get("wildcards", "").split(", ") if item
         )
         resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
-        jobs.append(PlannedJob(header.group(2), wildcards.get("identity", ""), resources))
+        jobs.append(
+            PlannedJob(
+                header.group(2),
+                wildcards.get("identity", ""),
+                resources,
+                wildcards.get("method", ""),
+            )
+        )
     return jobs
 
 
@@ -211,12 +229,12 @@ def slurm_record(env: dict[str, str], job_name: str) -> list[SlurmJob]:
         if fields.get("Name") != job_name:
             continue
         # The plugin's comment: rule_<rule>_wildcards_<wildcard values joined by '_'>.
-        rule, _, identity = comments[fields["JobId"]].partition("_wildcards_")
+        rule, _, wildcards = comments[fields["JobId"]].partition("_wildcards_")
         jobs.append(
             SlurmJob(
                 int(fields["JobId"]),
                 rule.removeprefix("rule_"),
-                identity,
+                wildcards,
                 fields["JobState"],
                 datetime.fromisoformat(fields["StartTime"]),
                 datetime.fromisoformat(fields["EndTime"]),
@@ -290,7 +308,7 @@ def test_every_job_went_through_sbatch_and_slurm_recorded_it(cluster_env, shared
     # Snakemake's plan: every preprocessing stage of both identities.
     for rule in ("ingest", "landmarks", "parsing", "matting", "pose"):
         assert shared.planned[rule, "alice"] == 1 and shared.planned[rule, "bob"] == 1
-    recorded = Counter((job.rule, job.identity) for job in run.jobs)
+    recorded = Counter((job.rule, job.wildcards) for job in run.jobs)
     assert recorded == shared.planned
     assert {job.state for job in run.jobs} == {"COMPLETED"}
     assert {job.job_id for job in run.jobs} == run.submitted_ids()
@@ -319,9 +337,9 @@ def test_two_identities_ran_in_parallel_each_in_its_own_folders(shared: Shared) 
         (a, b)
         for a in jobs
         for b in jobs
-        if a.identity == "alice" and b.identity == "bob" and a.start < b.end and b.start < a.end
+        if a.wildcards == "alice" and b.wildcards == "bob" and a.start < b.end and b.start < a.end
     ]
-    assert overlapping, [(j.rule, j.identity, j.start, j.end) for j in jobs]
+    assert overlapping, [(j.rule, j.wildcards, j.start, j.end) for j in jobs]
     # Everything written is in one identity's folders (and each identity's files are those of
     # a run of it alone: test_outputs_equal_those_of_local_runs_of_each_identity_alone).
     for folder in ("results", "logs", "benchmarks"):
@@ -356,7 +374,7 @@ def pose_rerun(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFac
 def test_changed_pose_parameter_reruns_only_the_pose_jobs(
     shared: Shared, pose_rerun: PoseRerun
 ) -> None:
-    assert {(job.rule, job.identity) for job in pose_rerun.run.jobs} == {
+    assert {(job.rule, job.wildcards) for job in pose_rerun.run.jobs} == {
         ("pose", "alice"),
         ("pose", "bob"),
     }
@@ -377,7 +395,7 @@ def test_changed_source_video_reruns_only_that_identity(
 
 def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) -> None:
     attempts = {
-        name: [job for job in pose_rerun.run.jobs if job.identity == name]
+        name: [job for job in pose_rerun.run.jobs if job.wildcards == name]
         for name in ("alice", "bob")
     }
     assert [job.state for job in attempts["alice"]] == ["COMPLETED"]
@@ -388,6 +406,138 @@ def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) 
     )
     assert "exceeded memory limit" in failed.read_text()
     assert (pose_rerun.work / "results/bob/pose.npz").is_file()
+
+
+# --- training through the profile: scancel and resume, one method's parameter changed --------
+
+# Two methods on alice with the tiny preset. hm's face stage runs long enough (and checkpoints
+# often enough) to be cancelled in the middle.
+TRAINING_METHODS = {
+    "tg": {"family": "talkinggaussian"},
+    "hm": {"family": "hmtalker", "params": {"face_motion_iters": 1500, "checkpoint_every": 10}},
+}
+METHOD_RULES = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
+FEATURE_RULES = ("neutral", "eyes", "au", "audio_features")
+# Snakemake runs these itself (localrules), after the jobs they gather.
+LOCAL_RULES = ("tables", "runtimes")
+
+
+@dataclass
+class Training:
+    work: Path
+    cancelled: Run  # the first run, during which hm's train_face job was cancelled
+    cancelled_job: int
+    checkpoint_iteration: int  # where hm's face checkpoint stood when the job was cancelled
+    resumed: Run  # the user's rerun
+    before_change: dict[str, str]  # digests of results/alice after the rerun
+    changed: Run  # after tg's parameters changed
+
+
+def training_config(work: Path, video: Path, methods: dict) -> None:
+    config = {
+        "identities": {"alice": str(video)},
+        "train": {"preset": "tiny"},
+        "methods": methods,
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def running_job(env: dict[str, str], comment: str) -> int | None:
+    """The id of the running job whose comment is ``comment``, if any."""
+    queue = subprocess.run(
+        ["squeue", "-h", "--states=RUNNING", "-o", "%i|%k"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in queue.stdout.splitlines():
+        job_id, _, job_comment = line.partition("|")
+        if job_comment == comment:
+            return int(job_id)
+    return None
+
+
+@pytest.fixture(scope="module")
+def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFactory) -> Training:
+    """alice's preprocessing from the shared run, then features and two methods through the
+    profile; hm's train_face is cancelled with scancel once it has checkpointed (the run has
+    --retries 0, so it ends failed, as a user would see it); the user's rerun; then a rerun
+    after tg's parameters changed."""
+    import torch
+
+    work = tmp_path_factory.mktemp("training") / "work"
+    shutil.copytree(shared.work, work, symlinks=True)
+    training_config(work, shared.videos["alice"], TRAINING_METHODS)
+    checkpoint = work / "results/alice/methods/hm/checkpoints/face.pt"
+    process = subprocess.Popen(
+        slurm_command(work, "--retries", "0", until=()),
+        cwd=REPO,
+        env=cluster_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cancelled_job = None
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while cancelled_job is None and process.poll() is None and time.monotonic() < deadline:
+        job = running_job(cluster_env, "rule_train_face_wildcards_alice_hm")
+        if job is not None and checkpoint.exists():
+            subprocess.run(["scancel", str(job)], env=cluster_env, check=True)
+            cancelled_job = job
+        time.sleep(0.2)
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    cancelled = finished_run(
+        cluster_env, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    )
+    assert cancelled_job is not None, cancelled.log[-4000:]
+    checkpoint_iteration = torch.load(checkpoint, weights_only=True)["iteration"]
+
+    resumed = slurm_run(cluster_env, work, until=()).done()
+    before = digests(work / "results" / "alice")
+    changed_methods = {
+        **TRAINING_METHODS,
+        "tg": {**TRAINING_METHODS["tg"], "params": {"mouth_iters": 20}},
+    }
+    training_config(work, shared.videos["alice"], changed_methods)
+    changed = slurm_run(cluster_env, work, until=()).done()
+    return Training(work, cancelled, cancelled_job, checkpoint_iteration, resumed, before, changed)
+
+
+def test_cancelled_training_job_resumes_from_its_checkpoint_on_rerun(training: Training) -> None:
+    first = {job.job_id: job for job in training.cancelled.jobs}
+    assert first[training.cancelled_job].rule == "train_face"
+    assert first[training.cancelled_job].state == "CANCELLED"
+    assert training.cancelled.result.returncode != 0  # the run says it did not finish
+    # Everything else of the first run finished: the features and all of tg.
+    done = {(job.rule, job.wildcards) for job in first.values() if job.state == "COMPLETED"}
+    assert set(FEATURE_RULES) <= {rule for rule, wildcards in done if wildcards.startswith("alice")}
+    assert {(rule, "alice_tg") for rule in METHOD_RULES} <= done
+    assert training.checkpoint_iteration > 0
+    # The rerun submits what is left of hm, and its face stage starts from the checkpoint.
+    rerun = Counter((job.rule, job.wildcards) for job in training.resumed.jobs)
+    assert rerun == Counter(
+        (rule, "alice_hm") for rule in ("train_face", "train_fuse", "render", "evaluate")
+    )
+    assert {job.state for job in training.resumed.jobs} == {"COMPLETED"}
+    summary = json.loads((training.work / "results/alice/methods/hm/face.json").read_text())
+    assert summary["resumed_from"] >= training.checkpoint_iteration
+    entry = TRAINING_METHODS["hm"]["params"]
+    assert summary["iterations"] == PRESETS["tiny"].face_static_iters + entry["face_motion_iters"]
+    assert (training.work / "results/alice/metrics/hm.json").is_file()
+
+
+def test_changed_method_parameter_reruns_only_that_method(training: Training) -> None:
+    submitted = Counter((job.rule, job.wildcards) for job in training.changed.jobs)
+    assert submitted == Counter((rule, "alice_tg") for rule in METHOD_RULES)
+    assert {job.state for job in training.changed.jobs} == {"COMPLETED"}
+    # The tables and the runtimes figure gather every method: Snakemake reran them itself.
+    for rule in LOCAL_RULES:
+        assert re.search(rf"^localrule {rule}:$", training.changed.log, flags=re.M), rule
+    after = digests(training.work / "results" / "alice")
+    changed = {name for name in after if after[name] != training.before_change.get(name)}
+    assert changed, "tg was retrained"
+    assert all(name.startswith(("methods/tg/", "metrics/tg")) for name in changed), changed
 
 
 # --- the profile itself (no cluster needed) ---------------------------------------------------
@@ -412,6 +562,28 @@ def test_profile_takes_partition_and_account_from_the_environment(tmp_path: Path
     assert jobs["train_face"]["gpu"] == "1"
 
 
+def test_gpu_jobs_are_sized_by_the_methods_preset(tmp_path: Path) -> None:
+    (tmp_path / "source.mp4").write_bytes(b"not read by a dry run")
+    work = workdir(tmp_path, {"alice": tmp_path / "source.mp4"})
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["methods"] = {
+        "small": {"family": "talkinggaussian", "preset": "tiny"},
+        "big": {"family": "talkinggaussian", "preset": "paper"},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    sizes = {
+        (job.rule, job.method): (int(job.resources["mem_mb"]), int(job.resources["runtime"]))
+        for job in dry_run(dict(os.environ), work)
+        if job.method
+    }
+    for stage, size in (("train_face", "train"), ("train_fuse", "fuse"), ("render", "render")):
+        for method, preset in (("small", "tiny"), ("big", "paper")):
+            expected = JOB_SIZES[preset]
+            memory = expected.render_mem_mb if size == "render" else expected.train_mem_mb
+            assert sizes[stage, method] == (memory, getattr(expected, f"{size}_minutes"))
+    assert sizes["train_face", "big"] == (64000, 240)  # what a paper-preset identity needs
+
+
 def test_profile_without_environment_leaves_partition_and_account_to_slurm() -> None:
     from snakemake.profiles import ProfileConfigFileParser
 
@@ -424,5 +596,7 @@ def test_profile_without_environment_leaves_partition_and_account_to_slurm() -> 
     settings = profile["default-resources"] + profile["set-resources"]
     assert not [item for item in settings if "slurm_partition" in item or "slurm_account" in item]
     assert "train_face:gpu=1" in profile["set-resources"]
+    # GPU jobs' memory and runtime come from the rules (by preset), not from the profile.
+    assert not [item for item in profile["set-resources"] if item.startswith("train_face:mem")]
     # Status through squeue: sacct without an accounting database waits forever.
     assert profile["slurm-status-command"] == "squeue"

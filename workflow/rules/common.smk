@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from talkgs.config import explain_config_errors
 from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
+from talkgs.train.presets import JOB_SIZES
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -71,6 +72,12 @@ def audio_identity_root(wildcards):
 def method_entry(method):
     """A method's config entry, with the default preset and audio features filled in."""
     return config["methods"][method]
+
+
+def job_size(wildcards):
+    """Memory and runtime of the method's training and render jobs, by its preset."""
+    entry = method_entry(wildcards.method)
+    return JOB_SIZES[entry.get("preset", config["train"]["preset"])]
 
 
 def method_audio_features(method):

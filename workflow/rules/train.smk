@@ -1,6 +1,7 @@
 # Phase 5–6: per-identity, per-method training (face, mouth, fuse) and rendering (DESIGN.md).
 # Every method of config.yaml is trained on every identity; a method's settings travel as a
-# JSON param, so changing one method reruns only that method's jobs.
+# JSON param, so changing one method reruns only that method's jobs. Memory and runtime follow
+# the method's preset (talkgs.train.presets.JOB_SIZES); the slurm profile adds the GPU.
 
 
 rule train_face:
@@ -25,8 +26,8 @@ rule train_face:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
+        runtime=lambda wildcards: job_size(wildcards).train_minutes,
     shell:
         "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -57,8 +58,8 @@ rule train_mouth:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
+        runtime=lambda wildcards: job_size(wildcards).train_minutes,
     shell:
         "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -91,8 +92,8 @@ rule train_fuse:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
+        runtime=lambda wildcards: job_size(wildcards).fuse_minutes,
     shell:
         "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -123,8 +124,8 @@ rule render:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=lambda wildcards: job_size(wildcards).render_mem_mb,
+        runtime=lambda wildcards: job_size(wildcards).render_minutes,
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -154,8 +155,8 @@ rule render_cross:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=lambda wildcards: job_size(wildcards).render_mem_mb,
+        runtime=lambda wildcards: job_size(wildcards).render_minutes,
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"

@@ -108,6 +108,26 @@ PRESETS: dict[str, Preset] = {
 
 
 @dataclass(frozen=True)
+class JobSize:
+    """What one cluster job of a method with this preset asks for: memory (MB), runtime (min)."""
+
+    train_mem_mb: int
+    train_minutes: int  # face and mouth stages
+    fuse_minutes: int
+    render_mem_mb: int
+    render_minutes: int
+
+
+# `paper`: ~7 000-frame (280 s) identities at 512²; upstream trains one in ~0.5 h on an RTX 3090,
+# so 4 h leave a wide margin. The others are sized for demo-length clips.
+JOB_SIZES: dict[str, JobSize] = {
+    "paper": JobSize(64000, 240, 120, 32000, 60),
+    "cpu": JobSize(8000, 120, 60, 8000, 30),
+    "tiny": JobSize(2000, 30, 30, 2000, 15),
+}
+
+
+@dataclass(frozen=True)
 class Method:
     """One entry of ``config.yaml: methods``, resolved against its preset."""
 
