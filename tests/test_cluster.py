@@ -414,11 +414,12 @@ def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) 
 # often enough) to be cancelled in the middle.
 TRAINING_METHODS = {
     "tg": {"family": "talkinggaussian"},
-    "hm": {"family": "hmtalker", "params": {"face_motion_iters": 1500, "checkpoint_every": 10}},
+    "hm": {"family": "hmtalker", "params": {"face_motion_iters": 300, "checkpoint_every": 10}},
 }
 METHOD_RULES = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
-FEATURE_RULES = ("neutral", "eyes", "au", "audio_features")
-# Snakemake runs these itself (localrules), after the jobs they gather.
+FEATURE_RULES = ("au", "audio_features")
+# Snakemake runs these itself (localrules): the tiny feature stages and the gathering ones.
+LOCAL_FEATURE_RULES = ("neutral", "eyes")
 LOCAL_RULES = ("tables", "runtimes")
 
 
@@ -468,6 +469,8 @@ def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFacto
 
     work = tmp_path_factory.mktemp("training") / "work"
     shutil.copytree(shared.work, work, symlinks=True)
+    # The weights manifest, at the path config.yaml's weights.manifest names, as in a checkout.
+    (work / "resources").symlink_to(REPO / "resources")
     training_config(work, shared.videos["alice"], TRAINING_METHODS)
     checkpoint = work / "results/alice/methods/hm/checkpoints/face.pt"
     process = subprocess.Popen(
@@ -512,6 +515,8 @@ def test_cancelled_training_job_resumes_from_its_checkpoint_on_rerun(training: T
     # Everything else of the first run finished: the features and all of tg.
     done = {(job.rule, job.wildcards) for job in first.values() if job.state == "COMPLETED"}
     assert set(FEATURE_RULES) <= {rule for rule, wildcards in done if wildcards.startswith("alice")}
+    for rule in LOCAL_FEATURE_RULES:
+        assert re.search(rf"^localrule {rule}:$", training.cancelled.log, flags=re.M), rule
     assert {(rule, "alice_tg") for rule in METHOD_RULES} <= done
     assert training.checkpoint_iteration > 0
     # The rerun submits what is left of hm, and its face stage starts from the checkpoint.
