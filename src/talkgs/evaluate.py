@@ -103,8 +103,10 @@ def summary_of(values: list[float | NotComputed] | float | NotComputed) -> dict[
 
 def _landmarks_of(
     frames: list[np.ndarray], size: int, folder: Path
-) -> face_landmarks.FaceLandmarks:
-    """Face Mesh on ``frames`` resized (bicubic) to ``size``² — the identity's frame size."""
+) -> face_landmarks.FaceLandmarks | NotComputed:
+    """Face Mesh on ``frames`` resized (bicubic) to ``size``² — the identity's frame size;
+    frames without a face are interpolated, and if none has one the landmark metrics are not
+    computed (a model that learnt little renders no face Face Mesh can find)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, frame in enumerate(frames):
@@ -113,6 +115,8 @@ def _landmarks_of(
         write_png(path, big)
         paths.append(path)
     found = face_landmarks.track(paths, face_landmarks.LandmarksParams())
+    if not found.detected.any():
+        return NotComputed(f"Face Mesh found no face in any of the {len(frames)} frames")
     return face_landmarks.fill_missing(found, folder, max_missing=1.0)
 
 
@@ -158,10 +162,17 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
             name: _cross_sync(video, full_size, Path(temp) / f"cross_{name}", store, params)
             for name, video in inputs.cross_videos.items()
         }
-    per_frame["lmd"] = list(lmd_per_frame(truth_marks.ibug68, render_marks.ibug68, full_size))
-    truth_au, render_au = _action_units(layout, truth_marks, render_marks)
-    per_frame["aue_l"] = list(aue_per_frame(truth_au, render_au, HMTALKER_LOWER))
-    per_frame["aue_u"] = list(aue_per_frame(truth_au, render_au, HMTALKER_UPPER))
+    unmarked = next((m for m in (truth_marks, render_marks) if isinstance(m, NotComputed)), None)
+    if unmarked is not None:
+        for name in ("lmd", "aue_l", "aue_u"):
+            per_frame[name] = [unmarked] * len(ids)
+    else:
+        assert not isinstance(truth_marks, NotComputed)
+        assert not isinstance(render_marks, NotComputed)
+        per_frame["lmd"] = list(lmd_per_frame(truth_marks.ibug68, render_marks.ibug68, full_size))
+        truth_au, render_au = _action_units(layout, truth_marks, render_marks)
+        per_frame["aue_l"] = list(aue_per_frame(truth_au, render_au, HMTALKER_LOWER))
+        per_frame["aue_u"] = list(aue_per_frame(truth_au, render_au, HMTALKER_UPPER))
 
     clip: dict[str, Any] = {name: summary_of(per_frame[name]) for name in PER_FRAME}
     sync = _sync(
@@ -268,14 +279,16 @@ def _sync(
     store: WeightStore,
     params: EvaluateParams,
     frames: list[np.ndarray],
-    marks: face_landmarks.FaceLandmarks,
+    marks: face_landmarks.FaceLandmarks | NotComputed,
     full_size: int,
     samples: np.ndarray,
 ) -> dict[str, Any]:
     from talkgs.metrics.syncnet import evaluate_sync, syncnet_or_reason
 
     model = syncnet_or_reason(store) if params.syncnet else NotComputed("evaluate.syncnet: false")
-    if isinstance(model, NotComputed):
+    if isinstance(marks, NotComputed) and not isinstance(model, NotComputed):
+        model = marks  # the lip crops come from the landmarks
+    if isinstance(model, NotComputed) or isinstance(marks, NotComputed):
         return {"sync_d": summary_of(model), "sync_c": summary_of(model)}
     big = np.stack(
         [cv2.resize(f, (full_size, full_size), interpolation=cv2.INTER_CUBIC) for f in frames]
@@ -320,7 +333,7 @@ def _csim(
     params: EvaluateParams,
     layout: IdentityLayout,
     rendered: list[np.ndarray],
-    marks: face_landmarks.FaceLandmarks,
+    marks: face_landmarks.FaceLandmarks | NotComputed,
     full_size: int,
 ) -> list[float] | NotComputed:
     """ArcFace cosine similarity of each render to the identity's neutral frame."""
@@ -329,6 +342,8 @@ def _csim(
     model = arcface_or_reason(store) if params.csim else NotComputed("evaluate.csim: false")
     if isinstance(model, NotComputed):
         return model
+    if isinstance(marks, NotComputed):
+        return marks  # faces are aligned by their landmarks
     reference_index = int(neutral_stage.load(layout.path("neutral"))["frame"])
     reference = read_rgb(layout.path("gt_imgs") / f"{reference_index:06d}.jpg")
     reference_marks = face_landmarks.load(layout.path("landmarks")).ibug68[reference_index]
