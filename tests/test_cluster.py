@@ -505,7 +505,7 @@ def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFacto
     changed_config = work / "changed.yaml"
     changed_config.write_text(
         yaml.safe_dump(
-            {"methods": {"tg": {"family": "talkinggaussian", "params": {"mouth_iters": 20}}}}
+            {"methods": {"tg": {"family": "talkinggaussian", "params": {"mouth_motion_iters": 20}}}}
         )
     )
     changed = dry_run(cluster_env, work, "--configfile", str(changed_config))

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
-from talkgs.checksum import sha256_of
 from talkgs.errors import TalkgsError
 from talkgs.features.openface import INTENSITY_AUS, PRESENCE_AUS, AuTable
 from talkgs.metrics import NotComputed
 from talkgs.weights import WeightStore
+from weight_files import make_store
 
 
 def astronaut_pair(size: tuple[int, int] = (200, 200)) -> tuple[np.ndarray, np.ndarray]:
@@ -35,34 +34,6 @@ def astronaut_pair(size: tuple[int, int] = (200, 200)) -> tuple[np.ndarray, np.n
 
 def batch(frame: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frame).permute(2, 0, 1)[None].double() / 255
-
-
-def make_store(tmp_path: Path, files: dict[str, tuple[str, object]]) -> WeightStore:
-    """A manifest + weights folder holding ``name: (file, state)`` saved with torch.save.
-
-    ``state`` is saved in the legacy (pre-1.6) format when wrapped as ``("legacy", state)``,
-    as the 2017–2019 checkpoints of torchvision, lpips and syncnet_python are.
-    """
-    directory = tmp_path / "weights"
-    entries = {}
-    for name, (file, state) in files.items():
-        path = directory / file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(state, tuple) and state[0] == "legacy":
-            torch.save(state[1], path, _use_new_zipfile_serialization=False)
-        else:
-            torch.save(state, path)
-        entries[name] = {
-            "file": file,
-            "sha256": sha256_of(path),
-            "bytes": path.stat().st_size,
-            "source": "tests",
-            "licence": "none",
-            "used_by": f"evaluate.{name}: true",
-        }
-    manifest = tmp_path / "weights.yaml"
-    manifest.write_text(yaml.safe_dump({"weights": entries}))
-    return WeightStore(manifest, directory)
 
 
 # --- PSNR, SSIM, MS-SSIM ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 from talkgs.errors import TalkgsError
 from talkgs.media import probe
 from talkgs.train.presets import PRESETS, resolve_method
-from talkgs.train.stage import phases
+from talkgs.train.schedule import phases
 
 
 def talkgs(*args: str) -> subprocess.CompletedProcess:
@@ -68,15 +68,28 @@ def test_method_settings_resolve_and_refuse_unknown_keys() -> None:
         resolve_method("x", {"family": "talkinggaussian", "params": {"path_ratios": [1]}}, "cpu")
     with pytest.raises(TalkgsError, match="family"):
         resolve_method("x", {"family": "nerf"}, "cpu")
+    with pytest.raises(TalkgsError, match="fuse_trains"):
+        resolve_method("x", {"family": "hmtalker", "params": {"fuse_trains": "colours"}}, "cpu")
 
 
-def test_m2dao_fuse_alternates_face_then_joint() -> None:
-    method = resolve_method("m", {"family": "m2dao"}, "cpu")
-    fuse = phases(method, "fuse")
-    assert [(p.train_face, p.train_mouth) for p in fuse] == [(True, False), (True, True)]
-    assert sum(p.iterations for p in fuse) == method.preset.fuse_iters
-    baseline = phases(resolve_method("t", {"family": "talkinggaussian"}, "cpu"), "fuse")
-    assert [(p.train_face, p.train_mouth) for p in baseline] == [(True, True)]
+def test_fuse_phases_train_what_each_family_trains() -> None:
+    def trained(family: str, preset: str = "paper") -> list[tuple[bool, ...]]:
+        names = ("face.params.means", "face.params.colors", "face.params.opacities",
+                 "mouth.params.means", "mouth.params.colors", "mouth.params.opacities",
+                 "face_motion.deform.0.weight", "mouth_motion.deform.0.weight")  # fmt: skip
+        method = resolve_method("m", {"family": family}, preset)
+        fuse = phases(method, "fuse")
+        assert sum(p.iterations for p in fuse) == method.preset.fuse_iters
+        return [tuple(p.trains_parameter(n) for n in names) for p in fuse]
+
+    # M2DAO: face (with its motion) while the mouth is frozen, then everything
+    assert trained("m2dao") == [(1, 1, 1, 0, 0, 0, 1, 0), (1, 1, 1, 1, 1, 1, 1, 1)]
+    # TalkingGaussian's train_fuse.py: colours and face opacity; geometry and motion frozen
+    assert trained("talkinggaussian") == [(0, 1, 1, 0, 1, 0, 0, 0)]
+    # HM-Talker fine-tunes both branches jointly
+    assert trained("hmtalker") == [(1,) * 8]
+    # the cpu preset's short face stage leaves geometry to the fuse, whatever the family
+    assert trained("talkinggaussian", "cpu") == [(1,) * 8]
 
 
 @pytest.mark.slow
@@ -112,8 +125,20 @@ def test_three_stages_and_render(demo_trainable, family: str, tmp_path: Path) ->
     assert fuse["face.params.means"].shape == face["face.params.means"].shape
     assert fuse["mouth.params.means"].shape == mouth["mouth.params.means"].shape
     assert not torch.equal(fuse["face.params.colors"], face["face.params.colors"])  # fine-tuned
+    geometry_and_motion = [k for k in face if k.startswith(("face.params.means", "face_motion."))]
+    unchanged = [torch.equal(fuse[k], face[k]) for k in geometry_and_motion]
+    if family == "talkinggaussian":  # train_fuse.py: appearance only
+        assert all(unchanged)
+        assert torch.equal(fuse["mouth.params.means"], mouth["mouth.params.means"])
+    else:  # both branches fine-tuned
+        assert not all(unchanged)
     assert (out / "snapshots").is_dir() and any((out / "snapshots").glob("fuse_*.png"))
     assert any((out / "tensorboard" / "fuse").iterdir())
+    # what ran is recorded: no GPU here, so the CPU and the PyTorch rasterizer
+    for name in ("face", "mouth", "fuse"):
+        ran = json.loads((out / f"{name}.json").read_text())
+        assert (ran["device"], ran["renderer"], ran["gsplat_version"]) == ("cpu", "torch", None)
+        assert ran["peak_host_memory_mb"] > 0 and ran["frames_placement"] == "device"
 
     render = out / "render"
     result = talkgs(
@@ -143,7 +168,9 @@ def test_three_stages_and_render(demo_trainable, family: str, tmp_path: Path) ->
     assert len(list((render / "val").glob("*.png"))) == val_count
     info = probe(render / "val.mp4")
     assert info.audio is not None and info.video.frame_count == val_count
-    if family == "talkinggaussian":
+    rendered = json.loads((render / "val.json").read_text())
+    assert (rendered["device"], rendered["renderer"]) == ("cpu", "torch") and rendered["fps"] > 0
+    if family == "hmtalker":  # its fuse trains everything: a face Face Mesh finds in 45 steps
         check_evaluate(root, method, out, tmp_path)
 
 
@@ -252,3 +279,95 @@ def test_train_refuses_missing_audio_features(demo_trainable, tmp_path: Path) ->
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "aud_ave.npy" in errors[0], result.stderr
     assert not (root / "methods" / "no-ave" / "face.pt").exists()
+
+
+def test_a_training_step_makes_no_tensor_off_the_trainers_device(demo_trainable) -> None:
+    """Every tensor a step creates names its device: with PyTorch's default device set to
+    "meta", one created without a device would collide with the CPU tensors of training. The
+    steps cover the static and motion phases, densification, the region-attention and offset
+    regularisers, the lips box, and HM-Talker's masked path (which draws on the device)."""
+    from talkgs.train.data import IdentityData
+    from talkgs.train.initialise import build_model
+    from talkgs.train.loop import Trainer
+    from talkgs.train.runtime import Runtime
+
+    everything = {"path_ratios": [0, 1, 0], "hair_dropout": True, "lr_means_final": 1e-6}
+    method = resolve_method("meta", {"family": "hmtalker", "params": everything}, "tiny")
+    p = method.preset
+    cpu = torch.device("cpu")
+    data = IdentityData(Path(demo_trainable.root), p.resolution, "mel", p.audio_window, cpu)
+    for stage, steps in (("face", 16), ("mouth", 11)):  # densification at 10 (and 15)
+        trainer = Trainer(data, method, stage, build_model(data, method), Runtime(cpu, "torch"))
+        branch = trainer.model.face if stage == "face" else trainer.model.mouth
+        counts = [len(branch)]
+        torch.set_default_device("meta")
+        try:
+            for _ in range(steps):
+                terms, image, _ = trainer.advance()
+                counts.append(len(trainer.model.face if stage == "face" else trainer.model.mouth))
+        finally:
+            torch.set_default_device(None)
+        assert image.device == cpu and all(t.device == cpu for t in terms.values())
+        assert all(param.device == cpu for param in trainer.model.parameters())
+        assert counts[-1] != counts[0]  # densification ran
+        if stage == "face":
+            assert {"offset", "attention", "align", "alpha"} <= set(terms)
+
+
+def test_streamed_frames_equal_preloaded_ones(demo_trainable) -> None:
+    from talkgs.train.data import IdentityData
+
+    root = Path(demo_trainable.root)
+    preloaded, streamed = (
+        IdentityData(root, 64, "mel", 8, placement=where, threads=2)
+        for where in ("device", "stream")
+    )
+    indices = [0, 7, preloaded.count - 1]
+    streamed.prefetch(indices[1:])
+    for index in indices:
+        a, b = preloaded.sample(index), streamed.sample(index)
+        for key in ("image", "background", "head_mask", "mouth_mask", "hair_mask", "lips_box"):
+            assert torch.equal(getattr(a, key), getattr(b, key)), key
+    assert (preloaded.placement, streamed.placement) == ("device", "stream")
+    sample = preloaded.sample(indices[1])
+    # the lips box holds the mouth, the head mask does not
+    assert float((sample.mouth_mask * (1 - sample.lips_box)).sum()) == 0.0
+    assert float(sample.mouth_mask.sum()) > 0 and float(sample.lips_box.mean()) < 0.2
+    assert float((sample.head_mask * sample.mouth_mask).max()) < 1.0
+
+
+def test_schedules_follow_talkinggaussians_scripts() -> None:
+    from talkgs.train.schedule import hair_dropped, means_lr_factor, network_lr_factor
+
+    paper = PRESETS["paper"]
+    # position lr: 1.6e-4 → 1.6e-6 log-linearly over 45k, then constant
+    assert means_lr_factor(paper, 0) == pytest.approx(1.0)
+    assert means_lr_factor(paper, 22500) == pytest.approx(0.1)
+    assert means_lr_factor(paper, 45000) == means_lr_factor(paper, 50000) == pytest.approx(0.01)
+    assert means_lr_factor(PRESETS["cpu"], 800) == 1.0  # constant there
+    # networks: 0.5^(i/40k) up to 40k, then 0.1^(i/50k), for a 50k stage
+    assert network_lr_factor(paper, 20000, 50000) == pytest.approx(0.5**0.5)
+    assert network_lr_factor(paper, 39999, 50000) == pytest.approx(0.5, rel=1e-4)
+    assert network_lr_factor(paper, 40000, 50000) == pytest.approx(0.1**0.8)
+    assert network_lr_factor(paper, 50000, 50000) == pytest.approx(0.1)
+    # hair leaves the face loss 6 of 7 motion iterations, up to 46k of 50k
+    method = resolve_method("t", {"family": "talkinggaussian"}, "paper")
+    static, motion = phases(method, "face")
+    dropped = [hair_dropped(paper, motion, i, 50000) for i in range(3000, 3700)]
+    assert sum(dropped) == 600 and not dropped[3003 - 3000]  # 3003 = 7 · 429
+    assert not hair_dropped(paper, static, 1000, 50000)
+    assert not hair_dropped(paper, motion, 46001, 50000)
+    assert not hair_dropped(PRESETS["cpu"], motion, 3001, 50000)
+
+
+def test_hmtalker_paths_are_drawn_in_their_ratios_and_fixed_by_the_seed() -> None:
+    from talkgs.train.schedule import draws
+
+    method = resolve_method("h", {"family": "hmtalker"}, "cpu")
+    first = draws(method, list(range(100)), 10000, seed=0)
+    counts = {path: first.paths.count(path) / 10000 for path in ("audio", "masked", "vanilla")}
+    assert counts == pytest.approx({"audio": 0.4, "masked": 0.4, "vanilla": 0.2}, abs=0.02)
+    assert min(first.mask_ratios) >= 0.1 and max(first.mask_ratios) <= 0.3
+    assert len(set(first.frames)) == 100  # uniform over the training frames
+    assert draws(method, list(range(100)), 10000, seed=0) == first  # what a resume relies on
+    assert draws(method, list(range(100)), 10000, seed=1).frames != first.frames

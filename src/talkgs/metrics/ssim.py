@@ -8,6 +8,8 @@ gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)``.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -17,9 +19,11 @@ C1 = 0.01**2
 C2 = 0.03**2
 
 
+@functools.lru_cache(maxsize=32)
 def _band(size: int, pad: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``[size + 2·pad − WINDOW + 1, size]``: row i is the 1-D Gaussian at output position i,
-    zero outside the image (zero padding by ``pad``)."""
+    zero outside the image (zero padding by ``pad``). Cached: building it selects with a
+    boolean mask, which on a GPU waits for the device, and the training loss asks every step."""
     x = torch.arange(WINDOW, dtype=dtype, device=device) - WINDOW // 2
     g = torch.exp(-(x**2) / (2 * SIGMA**2))
     g = g / g.sum()

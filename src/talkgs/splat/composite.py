@@ -32,7 +32,7 @@ MIN_TRANSMITTANCE = 1e-4
 def _below(value: float, dtype: torch.dtype) -> float:
     """The largest ``dtype`` number below ``value`` in that dtype: ``x > _below(v)`` is
     ``x ≥ v``, which is how ``threshold`` can keep values ≥ a cutoff."""
-    v = torch.tensor(value, dtype=dtype)
+    v = torch.tensor(value, dtype=dtype, device="cpu")  # a host constant, whatever the default
     return float(torch.nextafter(v, torch.zeros_like(v)))
 
 

@@ -8,6 +8,12 @@ into motion features that region attention vectors ``MLP(H(μ))`` weight per Gau
 (Guo et al. 2022, as ER-NeRF, TalkingGaussian, HM-Talker eq. 8, M2DAO-Talker eq. 8); a
 deformation MLP predicts ``δ = {Δμ, Δs, Δq}`` per Gaussian.
 
+Deformations follow TalkingGaussian's ``MotionNetwork``: ``Δμ`` is the MLP's output × the preset's
+``offset_scale`` (upstream 1e-2), the mouth's across and into the face further ×
+``mouth_offset_xz`` (upstream 1/5); ``Δs`` and ``Δq`` are added unscaled to log-scales and
+quaternions. Each forward also returns the per-Gaussian norms of the two region attentions
+(audio-side and expression-side), which the attention regulariser renders.
+
 Families differ in how the face's motion features are made:
 - ``talkinggaussian``: audio feature ``A`` and expression AUs ``E`` (AU01/04/05/06/07/45), each
   weighted by its region attention;
@@ -21,14 +27,12 @@ Families differ in how the face's motion features are made:
 from __future__ import annotations
 
 import itertools
-import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from talkgs.train.data import AU_LOWER, AU_TALKINGGAUSSIAN, AU_UPPER
+from talkgs.train.data import AU_LOWER, AU_TALKINGGAUSSIAN, AU_UPPER, Conditions
 from talkgs.train.presets import Method
 
 GAUSSIAN_KEYS = ("means", "scales", "quats", "opacities", "colors")
@@ -58,6 +62,9 @@ class TriPlane(nn.Module):
     def __init__(self, bounds: Tensor, resolutions: tuple[int, ...], channels: int) -> None:
         super().__init__()
         self.register_buffer("bounds", bounds.clone().float())  # [2, 3] min, max
+        # the planes' axes as index tensors that live with the module: a Python list index
+        # would be copied to the device (and waited for) on every call
+        self.register_buffer("axes", torch.tensor([[0, 1], [1, 2], [0, 2]]), persistent=False)
         self.planes = nn.ParameterList(
             nn.Parameter(torch.empty(3, channels, r, r).uniform_(-0.1, 0.1)) for r in resolutions
         )
@@ -66,12 +73,12 @@ class TriPlane(nn.Module):
     def forward(self, points: Tensor) -> Tensor:
         low, high = self.bounds[0], self.bounds[1]
         unit = ((points - low) / (high - low) * 2 - 1).clamp(-1, 1)
-        coords = torch.stack([unit[:, [0, 1]], unit[:, [1, 2]], unit[:, [0, 2]]])  # [3, N, 2]
+        coords = torch.stack([unit[:, axes] for axes in self.axes])  # [3, N, 2]: xy, yz, xz
         grid = coords[:, None]  # [3, 1, N, 2]
         features = []
         for planes in self.planes:
             sampled = F.grid_sample(planes, grid, mode="bilinear", align_corners=True)
-            features.append(sampled[:, :, 0].permute(2, 0, 1).reshape(len(points), -1))
+            features.append(sampled[:, :, 0].permute(2, 0, 1).flatten(1))
         return torch.cat(features, 1)
 
 
@@ -116,14 +123,14 @@ class GaussianField(nn.Module):
     def __init__(self, means: Tensor, colors: Tensor, scale: Tensor) -> None:
         super().__init__()
         count = len(means)
-        quats = torch.zeros(count, 4)
+        quats = torch.zeros(count, 4, device=means.device)
         quats[:, 0] = 1
         self.params = nn.ParameterDict(
             {
                 "means": nn.Parameter(means.float()),
                 "scales": nn.Parameter(torch.log(scale.float())),
                 "quats": nn.Parameter(quats),
-                "opacities": nn.Parameter(torch.full((count,), math.log(0.5 / 0.5))),
+                "opacities": nn.Parameter(torch.zeros(count, device=means.device)),  # logit ½
                 "colors": nn.Parameter(torch.logit(colors.float().clamp(0.02, 0.98))),
             }
         )
@@ -148,18 +155,6 @@ class GaussianField(nn.Module):
         }
 
 
-@dataclass
-class Conditions:
-    """One frame's conditions; ``path`` selects HM-Talker's fusion path during training."""
-
-    audio: Tensor  # [1, frames, W, D]
-    au_upper: Tensor  # [1, 7]
-    au_lower: Tensor  # [1, 10]
-    au_expression: Tensor  # [1, 6] TalkingGaussian's AU01/04/05/06/07/45
-    path: str = "audio"  # "audio" | "masked" | "vanilla"
-    mask_ratio: float = 0.0
-
-
 class FaceMotion(nn.Module):
     """Conditions + ``H(μ)`` → ``δ_face`` for one family; also returns auxiliary losses."""
 
@@ -167,6 +162,7 @@ class FaceMotion(nn.Module):
         super().__init__()
         p = method.preset
         self.family = method.family
+        self.offset_scale = p.offset_scale
         self.triplane = TriPlane(bounds, p.triplane_resolutions, p.triplane_channels)
         h = self.triplane.out_dim
         self.audio = AudioEncoder(*audio_shape, p.audio_dim, p.audio_window)
@@ -191,6 +187,8 @@ class FaceMotion(nn.Module):
         self.deform = mlp(h + cond, 10, p.hidden, 3, zero_last=True)
 
     def forward(self, means: Tensor, c: Conditions) -> tuple[Tensor, dict[str, Tensor]]:
+        """``δ`` ``[N, 10]`` (Δμ scaled, Δs, Δq) and auxiliary terms: ``align`` (HM-Talker),
+        ``attention`` ``[N, 2]`` (norms of the audio- and expression-side region attention)."""
         position = self.triplane(means)
         audio = self.audio(c.audio)  # [1, audio_dim]: implicit motion feature c_a^i
         extra: dict[str, Tensor] = {}
@@ -204,23 +202,33 @@ class FaceMotion(nn.Module):
             else:
                 explicit = explicit_visual
                 if c.path == "masked":  # M_a: zero a random share of the audio feature
-                    keep = torch.rand(audio.shape) >= c.mask_ratio
-                    implicit = audio * keep
+                    if c.audio_keep is None:
+                        raise ValueError("the masked path needs Conditions.audio_keep")
+                    implicit = audio * c.audio_keep
             alpha = self.gate(torch.cat([implicit, explicit], 1))
             fused = alpha * explicit + (1 - alpha) * implicit  # eq. 7
-            motion = fused * self.attention_motion(position)  # C_f, eq. 8
-            upper = c.au_upper * self.attention_upper(position)  # C_u
+            audio_attention = self.attention_motion(position)
+            expression_attention = self.attention_upper(position)
+            motion = fused * audio_attention  # C_f, eq. 8
+            upper = c.au_upper * expression_attention  # C_u
             condition = torch.cat([motion, upper], 1)
         elif self.family == "m2dao":
-            motion = audio * self.attention_audio(position)  # A = Enc(a) ⊙ V_a
-            expression = self.expression(c.au_expression) * self.attention_expression(position)
+            audio_attention = self.attention_audio(position)
+            expression_attention = self.attention_expression(position)
+            motion = audio * audio_attention  # A = Enc(a) ⊙ V_a
+            expression = self.expression(c.au_expression) * expression_attention
             condition = torch.cat([motion, expression], 1)
         else:
-            motion = audio * self.attention_audio(position)
-            expression = c.au_expression * torch.relu(self.attention_expression(position))
+            audio_attention = self.attention_audio(position)
+            expression_attention = torch.relu(self.attention_expression(position))
+            motion = audio * audio_attention
+            expression = c.au_expression * expression_attention
             condition = torch.cat([motion, expression], 1)
-        extra["attention_audio"] = motion.abs().mean()
-        return self.deform(torch.cat([position, condition], 1)), extra
+        extra["attention"] = torch.stack(
+            [audio_attention.norm(dim=1), expression_attention.norm(dim=1)], 1
+        )
+        delta = self.deform(torch.cat([position, condition], 1))
+        return torch.cat([delta[:, :3] * self.offset_scale, delta[:, 3:]], 1), extra
 
 
 class MouthMotion(nn.Module):
@@ -236,11 +244,16 @@ class MouthMotion(nn.Module):
         self.attention_audio = mlp(h, p.audio_dim, p.hidden, 2)
         out = 10 if method.option("mouth_deforms_shape") else 3
         self.deform = mlp(h + p.audio_dim, out, p.hidden, 3, zero_last=True)
+        xz = p.mouth_offset_xz
+        self.register_buffer(
+            "offset_scale", torch.tensor([xz, 1.0, xz]) * p.offset_scale, persistent=False
+        )
 
     def forward(self, means: Tensor, c: Conditions) -> Tensor:
         position = self.triplane(means)
         audio = self.audio(c.audio) * self.attention_audio(position)
-        return self.deform(torch.cat([position, audio], 1))
+        delta = self.deform(torch.cat([position, audio], 1))
+        return torch.cat([delta[:, :3] * self.offset_scale, delta[:, 3:]], 1)
 
 
 class TalkingHead(nn.Module):
@@ -261,11 +274,12 @@ class TalkingHead(nn.Module):
         self.mouth_motion = MouthMotion(method, audio_shape, bounds_of(mouth.params["means"]))
 
     def face_gaussians(self, c: Conditions | None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Renderer inputs of the face field (static when ``c`` is None) and auxiliary terms."""
+        """Renderer inputs of the face field (static when ``c`` is None) and auxiliary terms
+        (:meth:`FaceMotion.forward`'s, and ``delta``)."""
         if c is None:
             return self.face.activated(), {}
         delta, extra = self.face_motion(self.face.params["means"], c)
-        return self.face.activated(delta), extra
+        return self.face.activated(delta), {**extra, "delta": delta}
 
     def mouth_gaussians(self, c: Conditions | None) -> dict[str, Tensor]:
         if c is None:
