@@ -13,16 +13,20 @@ BIN := $(VENV)/bin
 APT_PACKAGES := ffmpeg espeak-ng sox texlive-latex-base texlive-latex-recommended
 APT_COMMANDS := ffmpeg ffprobe espeak-ng sox pdflatex
 CORES ?= $(shell nproc)
+# The torch build: `cpu` is the lock's (what CI and `make demo` run); on a GPU cluster
+# `make install TORCH=cuda` installs PyPI's torch of the same version, its CUDA 13.0 build.
+TORCH ?= cpu
 # Every Snakemake job finds the `talkgs` CLI of this environment; no model hub is ever asked.
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help install system-packages demo test lint lock clean cluster-up cluster-down
+.PHONY: help install system-packages demo test lint lock clean cluster-up cluster-down gpu-setup
 
 help:
 	@echo "make demo   - install, then run the workflow on the embedded demo identity"
 	@echo "make test   - install, then run the whole test suite"
 	@echo "make lint   - ruff and snakemake --lint"
+	@echo "make install TORCH=cuda, then make gpu-setup on a GPU node - the GPU path (README)"
 
 system-packages:
 	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
@@ -33,14 +37,22 @@ system-packages:
 	fi
 
 # The stamp is rebuilt whenever the pins change, so `make` after a `git pull` reinstalls.
-$(VENV)/.installed: pyproject.toml requirements.lock | system-packages
+$(VENV)/.installed-$(TORCH): pyproject.toml requirements.lock | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -r requirements.lock
+	sed 's/^torch==\(.*\)+cpu$$/torch==\1/' requirements.lock > $(VENV)/requirements.cuda.lock
+	$(BIN)/python -m pip install -q -r $(if $(filter cuda,$(TORCH)),$(VENV)/requirements.cuda.lock,requirements.lock)
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m pip check
+	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: system-packages $(VENV)/.installed
+install: system-packages $(VENV)/.installed-$(TORCH)
+
+# gsplat's CUDA kernels, built once for this environment (talkgs gpu-setup); on a GPU node,
+# e.g. `srun --gpus=1 --time=30 make gpu-setup`.
+gpu-setup:
+	@test -x $(BIN)/talkgs || { echo "run make install TORCH=cuda first"; exit 2; }
+	$(BIN)/talkgs gpu-setup
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)

@@ -185,6 +185,9 @@ def _train_params(args: argparse.Namespace, method_dir: Path | None) -> Any:
 
     return TrainParams(
         backend=args.backend,
+        device=args.device,
+        frames=args.frames_in,
+        allow_paper_on_cpu=args.allow_paper_on_cpu,
         threads=args.threads,
         seed=args.seed,
         checkpoint_dir=method_dir / "checkpoints" if method_dir else None,
@@ -233,6 +236,21 @@ def _render(args: argparse.Namespace) -> None:
         _train_params(args, None),
         cross=list(zip(args.cross_audio, args.cross_video, strict=True)),
     )
+
+
+def _gpu_setup(args: argparse.Namespace) -> None:
+    from talkgs.splat import gsplat_build
+
+    stamp = gsplat_build.build(args.extensions_dir, args.arch_list, args.jobs, args.force)
+    agreement = stamp["agreement"]
+    action = f"built in {stamp['build_seconds']} s" if stamp["built_now"] else "already built"
+    logging.getLogger("talkgs.gpu").info(
+        "gpu-setup: gsplat %s %s for %s (architectures %s, nvcc %s) in %s; against the PyTorch "
+        "rasterizer: PSNR %.1f dB, gradient error %.1e",
+        stamp["gsplat"], action, stamp["device"], ", ".join(stamp["arch_list"]), stamp["nvcc"],
+        args.extensions_dir or gsplat_build.extensions_dir(), agreement["psnr_db"],
+        agreement["gradient_error"],
+    )  # fmt: skip
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -498,7 +516,25 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=("auto", "torch", "gsplat"),
         default="auto",
-        help="renderer: torch (CPU), gsplat (CUDA), auto (default)",
+        help="renderer: auto (default: gsplat on a GPU, torch on the CPU), gsplat, torch",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cuda", "cpu"),
+        default="auto",
+        help="auto (default: CUDA when a GPU is visible), cuda, cpu",
+    )
+    parser.add_argument(
+        "--frames-in",
+        choices=("auto", "device", "host", "stream"),
+        default="auto",
+        help="where the decoded frames are kept: auto (default: the device when they fit, "
+        "else pinned host memory, else streamed from disk), device, host, stream",
+    )
+    parser.add_argument(
+        "--allow-paper-on-cpu",
+        action="store_true",
+        help="train the paper preset even without a GPU (days)",
     )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -637,6 +673,32 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     _add_weights_options(p)
 
 
+def _add_gpu_setup(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "gpu-setup",
+        _gpu_setup,
+        "build gsplat's CUDA kernels once for this environment, and prove them",
+        "Compile gsplat's CUDA kernels (minutes, once per environment, on a GPU node with an "
+        "nvcc matching torch's CUDA) under a lock into the environment's extensions folder, "
+        "render a test scene with gsplat and with the PyTorch rasterizer, and mark the build "
+        "usable only if they agree. Training and render jobs load this build and never compile.",
+    )
+    p.add_argument(
+        "--extensions-dir",
+        type=Path,
+        help="where to build (default $TALKGS_TORCH_EXTENSIONS, else "
+        "<environment>/share/talkgs/torch_extensions); jobs must see the same folder",
+    )
+    p.add_argument(
+        "--arch-list",
+        help="CUDA architectures to build for, e.g. '8.0;9.0' for a cluster with A100 and "
+        "H100 nodes (default: this node's GPU)",
+    )
+    p.add_argument("--jobs", type=int, help="parallel compiler jobs (gsplat's default 10)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a valid build exists")
+
+
 def _add_weights_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights-manifest",
@@ -679,6 +741,7 @@ SUBCOMMANDS = (
     _add_runtimes,
     _add_export,
     _add_weights,
+    _add_gpu_setup,
 )
 
 

@@ -85,6 +85,13 @@ def method_audio_features(method):
     return params.get("audio_features", "mel")
 
 
+def runtime_options(wildcards):
+    """Device, frame placement and the paper-on-CPU opt-in for training and render jobs."""
+    train = config["train"]
+    options = f"--device {train['device']} --frames-in {train['frames']}"
+    return options + (" --allow-paper-on-cpu" if train["allow_paper_on_cpu"] else "")
+
+
 def method_json(wildcards):
     """The method's entry as compact JSON: a Snakemake param, so editing it reruns its jobs."""
     return json.dumps(method_entry(wildcards.method), sort_keys=True, separators=(",", ":"))

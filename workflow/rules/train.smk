@@ -17,6 +17,7 @@ rule train_face:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
+        runtime=runtime_options,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_face.log",
@@ -31,6 +32,7 @@ rule train_face:
     shell:
         "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime}"
         " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
         " --weights-dir {params.weights}"
         " --output {output.model} --summary {output.summary} --log {log}"
@@ -49,6 +51,7 @@ rule train_mouth:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
+        runtime=runtime_options,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_mouth.log",
@@ -63,6 +66,7 @@ rule train_mouth:
     shell:
         "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime}"
         " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
         " --weights-dir {params.weights}"
         " --output {output.model} --summary {output.summary} --log {log}"
@@ -83,6 +87,7 @@ rule train_fuse:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
+        runtime=runtime_options,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_fuse.log",
@@ -97,6 +102,7 @@ rule train_fuse:
     shell:
         "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime}"
         " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
         " --weights-dir {params.weights} --face-model {input.face}"
         " --mouth-model {input.mouth} --output {output.model} --summary {output.summary}"
@@ -116,6 +122,7 @@ rule render:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
+        runtime=runtime_options,
     log:
         "logs/{identity}/{method}/render.log",
     benchmark:
@@ -129,6 +136,7 @@ rule render:
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime}"
         " --threads {threads} --model {input.model} --frames {output.frames}"
         " --video {output.video} --summary {output.summary} --log {log}"
 
@@ -147,6 +155,7 @@ rule render_cross:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
+        runtime=runtime_options,
     log:
         "logs/{identity}/{method}/render_cross_{audio_identity}.log",
     benchmark:
@@ -160,5 +169,6 @@ rule render_cross:
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime}"
         " --threads {threads} --model {input.model} --cross-audio {params.audio_root}"
         " --cross-video {output.video} --log {log}"

@@ -13,7 +13,6 @@ Both fill ``RenderResult.info`` the way ``gsplat.strategy.DefaultStrategy`` read
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,18 +36,12 @@ class RenderResult:
     info: dict[str, Any] = field(default_factory=dict)  # for gsplat's densification strategies
 
 
-@functools.cache
 def gsplat_available() -> bool:
-    """Whether gsplat's CUDA kernels can run here (CUDA present and the extension loads).
+    """Whether gsplat's CUDA kernels load here (from this environment's ``talkgs gpu-setup``
+    build, never compiling) and render what the PyTorch backend renders."""
+    from talkgs.splat import gsplat_build
 
-    On a CUDA machine the first call may spend minutes JIT-compiling gsplat's kernels."""
-    if not torch.cuda.is_available():
-        return False
-    try:
-        from gsplat.cuda._backend import _C
-    except Exception:  # a failed JIT build raises anything from OSError to RuntimeError
-        return False
-    return _C is not None
+    return gsplat_build.problem() is None
 
 
 def _check_inputs(
@@ -95,21 +88,24 @@ def rasterize(
 
     means [N,3] world; quats [N,4] wxyz (any norm); scales [N,3] linear; opacities [N] in
     (0,1); colors [N,D]; viewmat [4,4] world-to-camera (OpenCV axes); K [3,3] pixels.
-    ``backend``: ``"torch"``, ``"gsplat"`` or ``"auto"`` (gsplat for CUDA tensors when it
-    works, else torch). ``tile_size`` is the torch backend's tile edge in pixels.
+    ``backend``: ``"torch"``, ``"gsplat"`` or ``"auto"`` (gsplat for CUDA tensors, torch for
+    CPU tensors; never one in place of the other). ``tile_size`` is the torch backend's tile
+    edge in pixels.
     """
     if backend not in BACKENDS:
         raise TalkgsError(f"renderer backend {backend!r} is not one of {', '.join(BACKENDS)}")
     _check_inputs(means, quats, scales, opacities, colors, viewmat, K)
     if backend == "auto":
-        backend = "gsplat" if means.is_cuda and gsplat_available() else "torch"
+        backend = "gsplat" if means.is_cuda else "torch"
     if backend == "gsplat":
-        if not (means.is_cuda and gsplat_available()):
+        if not means.is_cuda:
             raise TalkgsError(
-                "renderer backend 'gsplat' needs CUDA tensors and gsplat's CUDA kernels, "
-                f"but got {means.device} tensors (CUDA available: {torch.cuda.is_available()}); "
-                "use backend 'torch' or 'auto'"
+                f"renderer backend 'gsplat' needs CUDA tensors, but got {means.device} tensors "
+                f"(CUDA available: {torch.cuda.is_available()}); use backend 'torch'"
             )
+        from talkgs.splat import gsplat_build
+
+        gsplat_build.load()  # this environment's build, or a one-line error with the fix
         return _rasterize_gsplat(
             means, quats, scales, opacities, colors, viewmat, K, width, height, near, far
         )
