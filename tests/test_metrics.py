@@ -185,6 +185,35 @@ def test_lmd_and_aue_of_the_demo_ground_truth(demo_trainable, tmp_path: Path) ->
     assert means["late"]["aue_l"] > 0.05
 
 
+def test_renders_without_a_face_leave_landmark_metrics_uncomputed(
+    demo_trainable, tmp_path: Path
+) -> None:
+    """A model that learnt nothing renders no face: the landmark metrics say so, PSNR stays."""
+    from talkgs import evaluate
+    from talkgs.frames import read_rgb
+    from talkgs.png import write_png
+
+    plate = read_rgb(demo_trainable.path("background"))
+    frames = tmp_path / "blank"
+    frames.mkdir()
+    for i in sorted(int(p.stem) for p in demo_trainable.path("gt_imgs").glob("*.jpg"))[-4:]:
+        write_png(frames / f"{i:06d}.png", plate)
+    (tmp_path / "summary.json").write_text(json.dumps({"fps": 1.0, "model": "empty"}))
+    (tmp_path / "training.json").write_text(json.dumps({"seconds": 0.0}))
+    document = evaluate.run(
+        evaluate.EvaluateInputs(
+            Path(demo_trainable.root), "empty", frames, tmp_path / "summary.json",
+            [tmp_path / "training.json"],
+        ),
+        evaluate.EvaluateOutputs(tmp_path / "m.json", tmp_path / "m.csv", tmp_path / "m.jpg"),
+        evaluate.EvaluateParams(weights_dir=tmp_path / "no-weights", cpbd=False),
+    )  # fmt: skip
+    metrics = document["metrics"]
+    for key in ("lmd", "aue_l", "aue_u"):
+        assert metrics[key]["mean"] is None and "no face" in metrics[key]["reason"], key
+    assert metrics["psnr"]["mean"] is not None and metrics["psnr"]["mean"] < 25
+
+
 @pytest.mark.realdata
 def test_lmd_and_aue_of_the_real_clip_ground_truth(real_trainable, tmp_path: Path) -> None:
     means = evaluate_ground_truth(real_trainable, tmp_path, shift=3)
