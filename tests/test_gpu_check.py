@@ -33,7 +33,8 @@ def test_gpu_check_runs_in_cpu_mode(demo_trainable, tmp_path: Path) -> None:
     report = json.loads((tmp_path / "out" / "check.json").read_text())
     steps, figures = report["steps"], report["figures"]
     assert steps["train and render"] == "ok" and steps["imports"] == "ok"
-    assert steps["gsplat vs torch on the trained avatar"].startswith("skipped: ")
+    assert steps["renderers on the trained avatar"].startswith("ok (torch against itself")
+    assert figures["torch_vs_torch"]["face"]["psnr_db"] == 100.0
     assert steps["LPIPS / FID vs lpips / pytorch-fid"].startswith("skipped: ")
     assert set(figures["iterations_per_second"]) == {"face", "mouth", "fuse"}
     assert all(v > 0 for v in figures["iterations_per_second"].values())

@@ -140,3 +140,20 @@ def test_stamp_is_json_with_the_fields_jobs_check(tmp_path: Path) -> None:
     assert gsplat_build.read_stamp(tmp_path) is None
     (tmp_path / gsplat_build.STAMP_NAME).write_text(json.dumps({"gsplat": "1.5.3"}))
     assert gsplat_build.read_stamp(tmp_path) == {"gsplat": "1.5.3"}
+
+
+def test_train_refuses_the_paper_preset_on_the_cpu_in_one_line(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine would train")
+    out = tmp_path / "methods" / "tg"
+    result = subprocess.run(
+        [sys.executable, "-m", "talkgs", "train", "--stage", "face", "--identity-root",
+         str(tmp_path), "--method", "tg", "--method-config", '{"family": "talkinggaussian"}',
+         "--preset", "paper", "--output", str(out / "face.pt"), "--summary",
+         str(out / "face.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "allow_paper_on_cpu" in errors[0], result.stderr
+    assert not out.exists()

@@ -47,7 +47,6 @@ from talkgs.errors import TalkgsError
 ENV_VAR = "TALKGS_TORCH_EXTENSIONS"
 STAMP_NAME = "talkgs-gsplat.json"
 LOCK_NAME = ".talkgs-build.lock"
-MODULE_NAME = "gsplat_cuda"  # what gsplat's _backend names its JIT extension
 FIX = "run `talkgs gpu-setup` once in this environment on a GPU node (README: On a SLURM cluster)"
 
 
@@ -157,9 +156,11 @@ def load(directory: Path | None = None) -> None:
     if problem is not None:
         raise TalkgsError(f"{problem}: {FIX}")
     assert stamp is not None
+    # torch names a rebuilt extension gsplat_cuda_v1, …: the file's stem is its init symbol
+    name = Path(stamp["module"]).stem
     with _locked(directory, exclusive=False):
-        loader = importlib.machinery.ExtensionFileLoader(MODULE_NAME, stamp["module"])
-        spec = importlib.util.spec_from_file_location(MODULE_NAME, stamp["module"], loader=loader)
+        loader = importlib.machinery.ExtensionFileLoader(name, stamp["module"])
+        spec = importlib.util.spec_from_file_location(name, stamp["module"], loader=loader)
         assert spec is not None
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)

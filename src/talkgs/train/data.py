@@ -195,9 +195,9 @@ class PreloadedFrames:
         on_device = where == "device"
         home = device if on_device else torch.device("cpu")
         size = decoder.size[0]
-        self.frames = torch.empty((count, size, size, CHANNELS), dtype=torch.uint8, device=home)
-        if not on_device:
-            self.frames = self.frames.pin_memory()
+        self.frames = torch.empty(
+            (count, size, size, CHANNELS), dtype=torch.uint8, device=home, pin_memory=not on_device
+        )
         boxes = np.zeros((count, 4), np.int32)
         decoded = ordered_map(decoder, range(count), threads=threads, ahead=4 * threads)
         for index, (frame, box) in enumerate(progress(decoded, "load frames", total=count)):
@@ -233,9 +233,10 @@ class StreamedFrames:
     def get(self, index: int) -> tuple[Tensor, Tensor]:
         future = self.pending.pop(index, None)
         frame, box = future.result() if future is not None else self.decoder(index)
-        pinned = torch.from_numpy(frame).pin_memory() if self.device.type == "cuda" else None
-        tensor = pinned if pinned is not None else torch.from_numpy(frame)
-        return tensor.to(self.device, non_blocking=True), torch.from_numpy(box).to(self.device)
+        source = torch.from_numpy(frame)
+        if self.device.type == "cuda":
+            source = source.pin_memory()  # what an asynchronous copy to the GPU reads from
+        return source.to(self.device, non_blocking=True), torch.from_numpy(box).to(self.device)
 
 
 class IdentityData:

@@ -1,12 +1,12 @@
 """The training loop of one stage: steps, densification, logging, snapshots, checkpoints and
 signals.
 
-One step samples the frame :func:`~talkgs.train.schedule.frame_order` assigned to the
-iteration, renders the branches the phase uses, adds the phase's loss terms
-(:mod:`talkgs.train.losses`), steps the optimizers with the scheduled rates and lets the
-densifier grow and prune. Everything a step touches lives on the job's device; values are read
-back to the host only every ``log_every`` iterations (and at checkpoints), so a GPU never waits
-for the host.
+One step samples the frame :func:`~talkgs.train.schedule.draws` assigned to the iteration,
+renders the branches the phase uses, adds the phase's loss terms (:mod:`talkgs.train.losses`),
+steps the optimizers with the scheduled rates and lets the densifier grow and prune. Everything
+a step touches lives on the job's device, and the loop reads values back to the host only
+every ``log_every`` iterations, at densification steps and at checkpoints (within a render,
+gsplat itself waits once for its tile-intersection count).
 
 SLURM (or a user) stops a job with SIGTERM (before a time limit or preemption) or SIGUSR1:
 the loop checkpoints and exits with :class:`Interrupted`; the next run resumes.
@@ -89,10 +89,11 @@ class Trainer:
         self._phase: Phase | None = None
         self._setup(model.to(self.device))
 
-    def _setup(self, model: TalkingHead) -> None:
-        """Model, optimizers and densifiers (also after a resume, with the saved model)."""
+    def _setup(self, model: TalkingHead, scales: dict[str, float] | None = None) -> None:
+        """Model, optimizers and densifiers (also after a resume, with the saved model and the
+        extents of the stage's initial Gaussians)."""
         self.model = model
-        self.scales = {branch: scene_scale(getattr(model, branch)) for branch in BRANCHES}
+        self.scales = scales or {b: scene_scale(getattr(model, b)) for b in BRANCHES}
         self.optimizers = Optimizers(model, self.preset, self.stage, self.scales)
         self.optimizers.total = self.total
         self.strategies = {branch: densifier(self.preset, branch) for branch in BRANCHES}
@@ -115,6 +116,7 @@ class Trainer:
                 "elapsed": self.elapsed,
                 "face_count": len(self.model.face),
                 "mouth_count": len(self.model.mouth),
+                "scales": self.scales,
                 "model": host_state(self.model),
                 "optimizers": self.optimizers.state_dict(),
                 "strategy_states": self.strategy_states,
@@ -134,7 +136,7 @@ class Trainer:
             self.method,
             self.data.audio_shape,
         )
-        self._setup(model.to(self.device))
+        self._setup(model.to(self.device), blob["scales"])
         self.optimizers.load_state_dict(blob["optimizers"])
         self.strategy_states = {
             branch: {
