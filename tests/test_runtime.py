@@ -157,3 +157,7 @@ def test_train_refuses_the_paper_preset_on_the_cpu_in_one_line(tmp_path: Path) -
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "allow_paper_on_cpu" in errors[0], result.stderr
     assert not out.exists()
+
+
+def test_rendering_a_paper_model_on_the_cpu_is_allowed() -> None:
+    assert decide("auto", "auto", None, False, False, no_gsplat_question) == ("cpu", "torch")

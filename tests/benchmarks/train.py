@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--family", help="default: the method name")
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, help="output folder (default: a temporary one)")
     args = parser.parse_args()
@@ -54,7 +55,7 @@ def main() -> None:
     method = resolve_method(args.method, {"family": args.family or args.method}, args.preset)
     layout = IdentityLayout(str(args.identity_root))
     work = args.work or Path(tempfile.mkdtemp(prefix="talkgs-train-bench-"))
-    params = stage.TrainParams(backend=args.backend, threads=args.threads)
+    params = stage.TrainParams(backend=args.backend, device=args.device, threads=args.threads)
     seconds: dict[str, float] = {}
     summaries = {}
     for name in ("face", "mouth", "fuse"):

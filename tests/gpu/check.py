@@ -147,7 +147,7 @@ def train_and_render(report: Report, root: Path, work: Path, gpu: bool) -> None:
     report.figures["resolution"] = method.preset.resolution
 
     # the render stage itself when ffmpeg is here (it writes an mp4), else its frame renderer
-    runtime = params.runtime(method)
+    runtime = params.runtime(method, training=False)
     data = params.identity_data(root, method, runtime)
     if shutil.which("ffmpeg"):
         outputs = RenderOutputs(work / "val", work / "val.mp4", work / "val.json")
@@ -190,7 +190,7 @@ def backends_on_the_trained_avatar(report: Report, root: Path, work: Path, gpu: 
     entry = {"family": "talkinggaussian", "params": SHORT_PAPER if gpu else {}}
     method = resolve_method("check", entry, "paper" if gpu else "tiny")
     params = stage.TrainParams(device="cuda" if gpu else "cpu", backend="torch")
-    runtime = params.runtime(method)
+    runtime = params.runtime(method, training=False)
     data = params.identity_data(root, method, runtime)
     avatar = load_model(work / "fuse.pt", method, data.audio_shape, runtime.device)
     index = data.val_ids[len(data.val_ids) // 2]

@@ -75,7 +75,7 @@ def run(
     """Render the validation frames (when ``outputs``) and cross-driven videos (``cross``:
     pairs of another identity's results folder and the mp4 to write); ``audio_override``
     replaces the identity's own audio features (``[T, ...]``), e.g. zeros for a silence check."""
-    runtime = params.runtime(method)
+    runtime = params.runtime(method, training=False)
     data = params.identity_data(identity_root, method, runtime, audio_override)
     model = load_model(model_path, method, data.audio_shape, runtime.device)
     model.eval()

@@ -33,13 +33,14 @@ BACKENDS = ("auto", "gsplat", "torch")
 def decide(
     device: str,
     backend: str,
-    preset: str,
+    preset: str | None,
     allow_paper_on_cpu: bool,
     cuda_visible: bool,
     gsplat_problem: Callable[[], str | None],
 ) -> tuple[str, str]:
     """``(device, renderer)`` for the requests, or :class:`TalkgsError` in one line.
-    ``gsplat_problem`` is asked only when gsplat would run (it may load kernels)."""
+    ``preset`` is the training preset (None for rendering); ``gsplat_problem`` is asked only
+    when gsplat would run (it may load kernels)."""
     if device not in DEVICES:
         raise TalkgsError(f"train.device: {device!r} is not one of {', '.join(DEVICES)}")
     if backend not in BACKENDS:
@@ -82,7 +83,7 @@ class Runtime:
 
     @classmethod
     def resolve(
-        cls, device: str, backend: str, preset: str, allow_paper_on_cpu: bool = False
+        cls, device: str, backend: str, preset: str | None, allow_paper_on_cpu: bool = False
     ) -> Runtime:
         from talkgs.splat import gsplat_build
 

@@ -57,12 +57,12 @@ class TrainParams:
     tensorboard_dir: Path | None = None
     lpips: Any = None  # a callable (image, target) → loss, when its weights are present
 
-    def runtime(self, method: Method) -> Runtime:
-        """Device and renderer for ``method``, or a one-line refusal."""
+    def runtime(self, method: Method, training: bool = True) -> Runtime:
+        """Device and renderer for ``method``, or a one-line refusal (rendering a ``paper``
+        model on the CPU is slow but allowed; training one is not, unless asked for)."""
         torch.set_num_threads(self.threads)
-        return Runtime.resolve(
-            self.device, self.backend, method.preset_name, self.allow_paper_on_cpu
-        )
+        preset = method.preset_name if training else None
+        return Runtime.resolve(self.device, self.backend, preset, self.allow_paper_on_cpu)
 
     def identity_data(
         self, root: Path, method: Method, runtime: Runtime, audio_override: np.ndarray | None = None
