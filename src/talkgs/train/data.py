@@ -272,7 +272,7 @@ class IdentityData:
         if len(rotations) != self.count:
             raise input_error(self.layout.pose, f"{len(rotations)} poses for {self.count} frames")
         self.translations = translations
-        width, height = (int(v) for v in pose["image_size"])
+        width = int(pose["image_size"][0])  # square frames: the scale is the same both ways
         # The pose stage puts pixel centres at integer coordinates, the renderer (as gsplat) at
         # +0.5: shift by half a pixel, then scale to the training resolution.
         scale = resolution / width
@@ -285,7 +285,6 @@ class IdentityData:
         self.viewmats = torch.from_numpy(viewmats).to(self.device)
         self.K = torch.from_numpy(self.K_host).to(self.device)
         self.face_vertices = pose["face_vertices"].astype(np.float32)
-        self.source_size = (width, height)
 
         if audio_override is not None:
             audio = audio_override
@@ -297,9 +296,8 @@ class IdentityData:
         self.audio = torch.from_numpy(as_windows(audio).astype(np.float32)).to(self.device)
         self.window_offsets = torch.arange(self.window, device=self.device) - self.window // 2
         au = torch.from_numpy(read_au_csv(self.layout.path("au"), self.count).intensity)
-        self.au = au.float()  # columns AU_ALL, on the host (initialisation reads it)
         self.au_tables = {
-            names: au_table(self.au, names).to(self.device)
+            names: au_table(au.float(), names).to(self.device)
             for names in (AU_UPPER, AU_LOWER, AU_TALKINGGAUSSIAN)
         }
         self._frames: PreloadedFrames | StreamedFrames | None = None

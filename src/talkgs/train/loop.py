@@ -94,8 +94,7 @@ class Trainer:
         extents of the stage's initial Gaussians)."""
         self.model = model
         self.scales = scales or {b: scene_scale(getattr(model, b)) for b in BRANCHES}
-        self.optimizers = Optimizers(model, self.preset, self.stage, self.scales)
-        self.optimizers.total = self.total
+        self.optimizers = Optimizers(model, self.preset, self.stage, self.total, self.scales)
         self.strategies = {branch: densifier(self.preset, branch) for branch in BRANCHES}
         # both branches' sizes are judged against the face's extent
         self.strategy_states = {

@@ -51,10 +51,15 @@ def network_groups(model: TalkingHead, preset: Preset) -> list[dict[str, Any]]:
 
 class Optimizers:
     def __init__(
-        self, model: TalkingHead, preset: Preset, stage: str, scene_scales: dict[str, float]
+        self,
+        model: TalkingHead,
+        preset: Preset,
+        stage: str,
+        total: int,
+        scene_scales: dict[str, float],
     ) -> None:
         self.preset = preset
-        self.total = 0  # the stage's length, for the network schedule (set by the trainer)
+        self.total = total  # the stage's length, for the network schedule
         self.gaussians: dict[str, dict[str, torch.optim.Optimizer]] = {}
         for branch in BRANCHES:
             field = getattr(model, branch)
