@@ -33,7 +33,7 @@ from talkgs.errors import TalkgsError, input_error
 from talkgs.face import landmarks as face_landmarks
 from talkgs.face.labels import Label, talkinggaussian_colours
 from talkgs.frames import read_labels
-from talkgs.layout import IdentityLayout
+from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
 from talkgs.log import progress
 from talkgs.parallel import ordered_map
 
@@ -41,7 +41,13 @@ log = logging.getLogger("talkgs.export")
 
 REQUIRED = ("frames", "audio", "meta", "landmarks", "parsing", "background", "gt_imgs",
             "torso_imgs")  # fmt: skip
-OPTIONAL_FILES = ("au.csv", "transforms_train.json", "transforms_val.json")
+
+
+def _optional_files(layout: IdentityLayout) -> list[Path]:
+    """What the later stages make and the upstream loaders read at the data folder's root:
+    audio features under TalkingGaussian's names, ``au.csv`` and the transforms."""
+    features = [Path(layout.audio_features(x)) for x in AUDIO_FEATURE_FILES]
+    return [*features, *(layout.path(n) for n in ("au", "transforms_train", "transforms_val"))]
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -93,8 +99,7 @@ def run(identity: str, identity_dir: Path, output: Path, threads: int = 2) -> di
             pass
         link_or_copy(layout.path("background"), out / "bc.jpg")
         link_or_copy(layout.path("audio"), out / "aud.wav")
-        extras = [p for p in sorted(identity_dir.glob("aud_*.npy"))]
-        extras += [identity_dir / n for n in OPTIONAL_FILES if (identity_dir / n).is_file()]
+        extras = [p for p in _optional_files(layout) if p.is_file()]
         for extra in extras:
             link_or_copy(extra, out / extra.name)
         (out / "talkgs_export.json").write_text(

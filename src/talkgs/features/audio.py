@@ -41,7 +41,7 @@ import numpy as np
 from talkgs.atomic import StagedOutputs
 from talkgs.errors import TalkgsError, input_error
 from talkgs.layout import AUDIO_FEATURE_FILES
-from talkgs.media import read_wav
+from talkgs.media import read_wav, write_wav
 
 log = logging.getLogger("talkgs.audio")
 
@@ -127,6 +127,18 @@ def extract(samples: np.ndarray, frame_count: int, params: AudioParams) -> np.nd
             hubert, samples, frame_count, params.hubert_chunk_s, params.hubert_context_s
         )
     raise TalkgsError(f"unknown audio extractor {params.extractor!r}")
+
+
+def frame_samples(samples: np.ndarray, first_frame: int, frames: int) -> np.ndarray:
+    """The 16 kHz samples under video frames ``first_frame … first_frame + frames - 1``."""
+    start = first_frame * SAMPLES_PER_FRAME
+    return samples[start : start + frames * SAMPLES_PER_FRAME]
+
+
+def audio_segment(wav: Path, first_frame: int, frames: int, out: Path) -> None:
+    """Samples of video frames ``first_frame … first_frame + frames - 1`` as a 16 kHz wav."""
+    samples, rate = read_wav(wav)
+    write_wav(out, frame_samples(samples, first_frame, frames), rate)
 
 
 def frame_count_from_meta(meta_json: Path) -> int:

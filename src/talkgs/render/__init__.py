@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from talkgs.atomic import StagedOutputs, write_json
-from talkgs.features.audio import SAMPLES_PER_FRAME
+from talkgs.features.audio import audio_segment
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
-from talkgs.media import read_wav, write_video, write_wav
+from talkgs.media import write_video
 from talkgs.png import write_png
 from talkgs.pose.transforms import split
 from talkgs.train.data import IdentityData, as_windows, load_audio_features
@@ -53,14 +53,6 @@ def ping_pong(count: int, length: int) -> list[int]:
         return [0] * length
     period = 2 * (count - 1)
     return [i % period if i % period < count else period - i % period for i in range(length)]
-
-
-def audio_segment(wav: Path, first_frame: int, frames: int, out: Path) -> None:
-    """Samples of video frames ``first_frame … first_frame + frames - 1`` as a 16 kHz wav."""
-    samples, rate = read_wav(wav)
-    start = first_frame * SAMPLES_PER_FRAME
-    segment = samples[start : start + frames * SAMPLES_PER_FRAME]
-    write_wav(out, segment, rate)
 
 
 def run(
