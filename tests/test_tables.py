@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -114,7 +116,7 @@ def test_published_rows_are_merged_marked_and_ranked(tmp_path: Path) -> None:
     assert r"\cite{liu2025hm}" in latex and r"\textbf{35.15}" in latex
     assert r"\underline{33.00}" in latex and r"\toprule" in latex
     csv_text = (tmp_path / "tables" / "self_reconstruction.csv").read_text()
-    assert "HM-Talker,liu2025hm,35.15," in csv_text
+    assert "HM-Talker,published,liu2025hm,35.15," in csv_text
     page = (tmp_path / "tables" / "tables.html").read_text()
     rows = table_rows(page)
     assert rows[0][0] == "method" and rows[0][1] == "PSNR↑"
@@ -147,13 +149,10 @@ def test_lip_sync_table_per_driving_audio(tmp_path: Path) -> None:
     line_m2 = next(line for line in markdown.splitlines() if line.startswith("| m2 "))
     assert "**7.000**" in line_m2 and "—" in line_m2
     rows = table_rows((tmp_path / "tables" / "tables.html").read_text())
-    sync_header = next(row for row in rows if "Sync-D↓ (bob)" in row)
-    assert sync_header == ["method", "Sync-D↓ (bob)", "Sync-C↑ (bob)"]
-    assert rows[-1] == ["m2", "<b>7.000</b>", "—"] and rows[-2] == [
-        "m1",
-        "<u>8.000</u>",
-        "<b>6.000</b>",
-    ]
+    header = next(i for i, row in enumerate(rows) if "Sync-D↓ (bob)" in row)
+    assert rows[header] == ["method", "Sync-D↓ (bob)", "Sync-C↑ (bob)"]
+    assert rows[header + 1] == ["m1", "<u>8.000</u>", "<b>6.000</b>"]
+    assert rows[header + 2] == ["m2", "<b>7.000</b>", "—"]
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
@@ -197,3 +196,47 @@ def test_latex_tables_compile(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "paper.pdf").stat().st_size > 1000
     assert "undefined" not in (tmp_path / "paper.log").read_text().lower()
+
+
+def test_std_per_identity_table_and_paired_wilcoxon_by_hand(tmp_path: Path) -> None:
+    docs = []
+    for i in range(8):
+        docs.append(metrics_doc(f"id{i}", "ref", psnr=30.0 + i, lpips=0.05))
+        # better PSNR on all 8 identities; LPIPS tied on 2, better (lower) on the other 6
+        lpips = 0.05 if i < 2 else 0.05 - 0.001 * i
+        docs.append(metrics_doc(f"id{i}", "ours", psnr=30.5 + 1.1 * i, lpips=lpips))
+        if i < 3:
+            docs.append(metrics_doc(f"id{i}", "few", psnr=20.0 + i))
+    options = tables.TableOptions(std=True, per_identity=("psnr", "lpips"), reference="ref")
+    tables.run(write(tmp_path, docs), tables.TableOutputs(tmp_path / "t"), options=options)
+    out = tmp_path / "t"
+    # mean 30.5 + 1.1 · 3.5; sample std 1.1 · std(0…7) = 1.1 · √6
+    line = next(
+        x for x in (out / "self_reconstruction.md").read_text().splitlines() if "| ours" in x
+    )
+    assert "**34.35 ± 2.69**" in line
+    assert "21.00 ± 1.00 (3/8)" in (out / "self_reconstruction.md").read_text()
+    latex = (out / "self_reconstruction.tex").read_text()
+    assert r"\textbf{34.35$\pm$2.69}" in latex
+    per_identity = (out / "per_identity.md").read_text().splitlines()
+    assert per_identity[0] == "| identity | method | PSNR↑ | LPIPS↓ |"
+    block = per_identity[2:5]  # id0: ref, ours, few; ranks within the identity
+    assert block[0].startswith("| id0 | ref | <u>30.00</u> |")
+    assert block[1].startswith("|  | ours | **30.50** |") and block[2].startswith(
+        "|  | few | 20.00 |"
+    )
+    rows = {
+        (r["method"], r["metric"]): r
+        for r in csv.DictReader(io.StringIO((out / "paired.csv").read_text()))
+    }
+    psnr = rows[("ours", "psnr")]
+    assert (psnr["identities"], psnr["better"], psnr["ties"], psnr["worse"]) == ("8", "8", "0", "0")
+    assert float(psnr["p_value"]) == pytest.approx(2 / 2**8)  # exact: all 8 signs positive
+    lpips = rows[("ours", "lpips")]
+    assert (lpips["better"], lpips["ties"]) == ("6", "2")
+    assert float(lpips["p_value"]) == pytest.approx(2 / 2**6)  # the 2 ties dropped
+    few = rows[("few", "psnr")]
+    assert (few["identities"], few["worse"], few["p_value"]) == ("3", "3", "")
+    assert "no test" in few["note"]
+    markdown = (out / "paired.md").read_text()
+    assert "| ours | 8/8 (p=0.00781) | 6/8 (p=0.0312) |" in markdown
