@@ -20,6 +20,7 @@ wildcard_constraints:
     identity=IDENTITY_PATTERN.strip("^$"),
     audio_identity=IDENTITY_PATTERN.strip("^$"),
     method=IDENTITY_PATTERN.strip("^$"),
+    baseline=IDENTITY_PATTERN.strip("^$"),
 
 
 include: "workflow/rules/ingest.smk"
@@ -27,6 +28,7 @@ include: "workflow/rules/face.smk"
 include: "workflow/rules/pose.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -51,6 +51,41 @@ def test_dry_run_lists_the_dag(tmp_path: Path) -> None:
         assert any(line.split()[:2] == [rule, str(count)] for line in table.splitlines()), table
 
 
+def test_baselines_join_the_dag_where_they_have_renders(tmp_path: Path) -> None:
+    renders = tmp_path / "renders"
+    renders.mkdir()
+    for name in ("demo.mp4", "alice.mp4", "alice_by_demo.mp4"):
+        (renders / name).write_bytes(b"not read in a dry run")
+    (renders / "alice_dir").mkdir()
+    config = {
+        "identities": {"demo": "results/_demo/demo.mp4", "alice": "alice.mp4"},
+        "methods": {"tg": {"family": "talkinggaussian"}},
+        "render": {"cross_audio": ["demo"]},
+        "baselines": {
+            "ext": "renders/{identity}.mp4",
+            "part": {
+                "renders": {"alice": "renders/alice_dir"},
+                "cross": {"demo": "renders/{identity}_by_demo.mp4"},
+            },
+        },
+        "tables": {"reference": "ext"},
+    }
+    (tmp_path / "alice.mp4").write_bytes(b"not checked in a dry run")
+    result = snakemake(workdir_with(tmp_path, config), "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout + result.stderr
+    # ext on both identities, part on alice only (and alice driven by demo's audio)
+    for rule, count in (
+        ("baseline", 3), ("baseline_cross", 1), ("evaluate_baseline", 3), ("evaluate", 2),
+        ("render_cross", 1), ("tables", 1),
+    ):  # fmt: skip
+        assert any(line.split()[:2] == [rule, str(count)] for line in table.splitlines()), table
+    config["baselines"]["tg"] = "renders/{identity}.mp4"
+    result = snakemake(workdir_with(tmp_path, config), "-n")
+    assert result.returncode != 0
+    assert "baselines.tg: also the name of a method" in result.stdout + result.stderr
+
+
 def test_bad_identity_name_stops_the_run_with_a_readable_message(tmp_path: Path) -> None:
     result = snakemake(workdir_with(tmp_path, {"identities": {"a/../b": "x.mp4"}}), "-n")
     assert result.returncode != 0

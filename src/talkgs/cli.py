@@ -158,7 +158,32 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _tables(args: argparse.Namespace) -> None:
     from talkgs import tables
 
-    tables.run(args.metrics, tables.TableOutputs(args.output), args.published)
+    tables.run(
+        args.metrics,
+        tables.TableOutputs(args.output),
+        args.published,
+        tables.TableOptions(
+            std=args.std, per_identity=tuple(args.per_identity), reference=args.reference
+        ),
+    )
+
+
+def _baseline(args: argparse.Namespace) -> None:
+    from talkgs import baselines
+
+    cross = (args.driver_meta, args.driver_audio, args.cross_video)
+    if any(cross) and not all(cross):
+        raise TalkgsError(
+            "a cross-driven baseline needs --driver-meta, --driver-audio and --cross-video"
+        )
+    if all(cross):
+        baselines.ingest_cross(args.name, args.renders, args.meta, *cross, offset=args.offset)
+    elif args.frames and args.summary:
+        baselines.ingest(
+            args.name, args.renders, args.meta, args.frames, args.summary, offset=args.offset
+        )
+    else:
+        raise TalkgsError("give --frames and --summary (validation renders) or the cross options")
 
 
 def _runtimes(args: argparse.Namespace) -> None:
@@ -634,6 +659,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_tables(sub: argparse._SubParsersAction) -> None:
+    from talkgs.tables import METRIC_COLUMNS, PER_IDENTITY_DEFAULT  # stdlib only: fast
+
     p = _subparser(
         sub,
         "tables",
@@ -646,6 +673,54 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
     p.add_argument("metrics", type=Path, nargs="+", help="metrics/<method>.json files")
     p.add_argument("--output", type=Path, required=True, help="output folder (results/tables)")
     p.add_argument("--published", type=Path, help="CSV of published numbers (method, citation, …)")
+    p.add_argument(
+        "--std", action="store_true", help="print mean ± std across identities (sample std)"
+    )
+    p.add_argument(
+        "--per-identity",
+        nargs="+",
+        default=list(PER_IDENTITY_DEFAULT),
+        choices=list(METRIC_COLUMNS),
+        metavar="METRIC",
+        help=f"metrics of the per-identity table, of {', '.join(METRIC_COLUMNS)} "
+        f"(default: {' '.join(PER_IDENTITY_DEFAULT)})",
+    )
+    p.add_argument(
+        "--reference",
+        help="a method or baseline the others are compared with identity by identity "
+        "(wins and a Wilcoxon signed-rank test per metric)",
+    )
+
+
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "baseline",
+        _baseline,
+        "check and align an external code base's renders for the evaluate stage",
+        "Read another code base's renders of an identity's validation frames (an mp4 or a "
+        "folder of numbered images), check the frame count against the validation split, "
+        "resize square frames to the identity's frame size and write them as the render stage "
+        "does (NNNNNN.png named by validation frame, and a summary JSON). With --driver-meta, "
+        "--driver-audio and --cross-video: a cross-driven render, written as an mp4 with the "
+        "driving identity's validation audio (the renders' own audio is never used).",
+    )
+    p.add_argument("--name", required=True, help="the baseline's name (config.yaml baselines)")
+    p.add_argument("--renders", type=Path, required=True, help="mp4 or folder of numbered images")
+    p.add_argument(
+        "--meta", type=Path, required=True, help="the identity's meta.json (frame count, size)"
+    )
+    p.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="the baseline's frame j shows validation frame j + offset (default 0)",
+    )
+    p.add_argument("--frames", type=Path, help="output folder of aligned PNG frames")
+    p.add_argument("--summary", type=Path, help="output summary JSON")
+    p.add_argument("--driver-meta", type=Path, help="cross: the driving identity's meta.json")
+    p.add_argument("--driver-audio", type=Path, help="cross: the driving identity's audio.wav")
+    p.add_argument("--cross-video", type=Path, help="cross: output mp4")
 
 
 def _add_runtimes(sub: argparse._SubParsersAction) -> None:
@@ -736,6 +811,7 @@ SUBCOMMANDS = (
     _add_audio,
     _add_train,
     _add_render,
+    _add_baseline,
     _add_evaluate,
     _add_tables,
     _add_runtimes,

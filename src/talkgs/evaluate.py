@@ -5,6 +5,8 @@ render's resolution, as in training; renders are the PNG frames of the render st
 re-encoded mp4 — upstream ``metrics.py`` reads both back from lossy video). Per frame: PSNR,
 SSIM, MS-SSIM, LPIPS, CPBD, LMD, AUE-L/U; per clip: Sync-D/C of the render with its own audio and
 of each cross-driven video with its driving audio, FID, CSIM, training time, rendering FPS.
+An external baseline's renders (:mod:`talkgs.baselines`, aligned to the validation frames) go
+through the same code; their training time and FPS are not computed (``kind: baseline``).
 
 LMD, AUE and Sync need landmarks of rendered frames: Face Mesh (the identity's landmark model)
 runs on ground truth and render alike, both brought to the identity's frame size by the same
@@ -35,7 +37,7 @@ from talkgs.errors import input_error
 from talkgs.face import landmarks as face_landmarks
 from talkgs.features import au as au_stage
 from talkgs.features import neutral as neutral_stage
-from talkgs.features.audio import SAMPLES_PER_FRAME
+from talkgs.features.audio import frame_samples
 from talkgs.features.openface import AuTable
 from talkgs.frames import read_rgb
 from talkgs.layout import IdentityLayout
@@ -181,14 +183,20 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
     clip.update(sync)
     clip["fid"] = summary_of(_fid(store, params, rendered, truths))
     clip["csim"] = summary_of(_csim(store, params, layout, rendered, render_marks, full_size))
-    seconds = sum(json.loads(Path(p).read_text())["seconds"] for p in inputs.training_summaries)
-    clip["train_hours"] = {"mean": seconds / 3600, "std": 0.0, "n": 1}
-    clip["fps"] = {"mean": float(render_summary["fps"]), "std": 0.0, "n": 1}
+    external = render_summary.get("kind") == "baseline"
+    if external:
+        unmeasured = NotComputed("external baseline: not measured by talkgs")
+        clip["train_hours"] = clip["fps"] = summary_of(unmeasured)
+    else:
+        seconds = sum(json.loads(Path(p).read_text())["seconds"] for p in inputs.training_summaries)
+        clip["train_hours"] = {"mean": seconds / 3600, "std": 0.0, "n": 1}
+        clip["fps"] = {"mean": float(render_summary["fps"]), "std": 0.0, "n": 1}
     document = {
         "identity": layout.path("frames").parent.name,
         "method": inputs.method,
+        "kind": "baseline" if external else "method",
         "checkpoint": render_summary.get("model"),
-        "method_settings": render_summary.get("method"),
+        "method_settings": render_summary if external else render_summary.get("method"),
         "frames": ids,
         "resolution": size,
         "metrics": clip,
@@ -271,8 +279,7 @@ def _rows(table: AuTable, rows: slice) -> AuTable:
 
 def _audio_of(layout: IdentityLayout, first: int, frames: int) -> np.ndarray:
     samples, _ = read_wav(layout.path("audio"))
-    start = first * SAMPLES_PER_FRAME
-    return samples[start : start + frames * SAMPLES_PER_FRAME]
+    return frame_samples(samples, first, frames)
 
 
 def _sync(

@@ -144,7 +144,17 @@ class IdentityLayout:
     def cross_video(self, method: str, audio_identity: str) -> str:
         return self._at(f"methods/{method}/render/cross_{audio_identity}.mp4")
 
-    # evaluation
+    # external baselines: another code base's renders, aligned to the validation frames
+    def baseline_frames(self, baseline: str) -> str:
+        return self._at(f"baselines/{baseline}/val")
+
+    def baseline_summary(self, baseline: str) -> str:
+        return self._at(f"baselines/{baseline}/val.json")
+
+    def baseline_cross_video(self, baseline: str, audio_identity: str) -> str:
+        return self._at(f"baselines/{baseline}/cross_{audio_identity}.mp4")
+
+    # evaluation (of a method or a baseline: one namespace)
     def metrics(self, method: str) -> str:
         return self._at(f"metrics/{method}.json")
 

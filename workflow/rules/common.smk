@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
+from talkgs.baselines import baseline_entries
 from talkgs.config import explain_config_errors
 from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
 from talkgs.train.presets import JOB_SIZES
@@ -29,6 +30,18 @@ CROSS_AUDIO = config["render"]["cross_audio"]
 for _name in CROSS_AUDIO:
     if _name not in config["identities"]:
         raise ValueError(f"config.yaml: render.cross_audio: {_name!r} is not an identity")
+# External code bases' renders, evaluated like the methods (talkgs.baselines).
+BASELINES = baseline_entries(config["baselines"], IDENTITIES, METHODS)
+if config["tables"]["reference"] not in (None, *METHODS, *BASELINES):
+    raise ValueError(
+        f"config.yaml: tables.reference: {config['tables']['reference']!r} is neither a method "
+        "nor a baseline"
+    )
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: matching nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def source_video(wildcards):
@@ -122,17 +135,62 @@ def cross_pairs(identity):
     return [name for name in CROSS_AUDIO if name != identity]
 
 
-def cross_videos_of(wildcards):
+def cross_video_map(wildcards):
+    """Driving identity → the cross-driven mp4 of this identity and method (or baseline)."""
     layout = IdentityLayout(f"results/{wildcards.identity}")
-    return [layout.cross_video(wildcards.method, a) for a in cross_pairs(wildcards.identity)]
+    name = wildcards.method
+    if name in BASELINES:
+        return {
+            a: layout.baseline_cross_video(name, a)
+            for a in BASELINES[name].cross_audios(wildcards.identity)
+        }
+    return {a: layout.cross_video(name, a) for a in cross_pairs(wildcards.identity)}
+
+
+def cross_videos_of(wildcards):
+    return list(cross_video_map(wildcards).values())
 
 
 def cross_evaluate_arguments(wildcards):
-    layout = IdentityLayout(f"results/{wildcards.identity}")
     return " ".join(
-        f"--cross-audio {a} --cross-video {layout.cross_video(wildcards.method, a)}"
-        for a in cross_pairs(wildcards.identity)
+        f"--cross-audio {a} --cross-video {video}" for a, video in cross_video_map(wildcards).items()
     )
+
+
+def baseline_renders(wildcards):
+    """The baseline's renders of this identity's validation frames, as config.yaml names them."""
+    return BASELINES[wildcards.baseline].renders_of(wildcards.identity)
+
+
+def baseline_cross_renders(wildcards):
+    return BASELINES[wildcards.baseline].cross_of(wildcards.identity, wildcards.audio_identity)
+
+
+def baseline_offset(wildcards):
+    return BASELINES[wildcards.baseline].offset
+
+
+def all_metrics():
+    """metrics/<name>.json of every identity × method, and of every baseline where it has renders."""
+    files = expand(ID.metrics("{method}"), identity=IDENTITIES, method=METHODS)
+    return files + [
+        IdentityLayout(f"results/{identity}").metrics(name)
+        for name, entry in BASELINES.items()
+        for identity in IDENTITIES
+        if entry.renders_of(identity) is not None
+    ]
+
+
+def tables_options():
+    tables = config["tables"]
+    options = [f"--per-identity {' '.join(tables['per_identity'])}"]
+    if tables["published"]:
+        options.append(f"--published {tables['published']}")
+    if tables["std"]:
+        options.append("--std")
+    if tables["reference"]:
+        options.append(f"--reference {tables['reference']}")
+    return " ".join(options)
 
 
 def audio_extractors():

@@ -2,6 +2,8 @@
 
 
 rule evaluate:
+    wildcard_constraints:
+        method=one_of(METHODS),
     input:
         unpack(training_inputs),
         landmarks=ID.landmarks,
@@ -53,9 +55,51 @@ rule evaluate:
         " --weights-manifest {params.manifest} --weights-dir {params.weights} --log {log}"
 
 
+rule evaluate_baseline:
+    wildcard_constraints:
+        method=one_of(BASELINES),
+    input:
+        gt_imgs=ID.gt_imgs,
+        audio=ID.audio,
+        landmarks=ID.landmarks,
+        neutral=ID.neutral,
+        frames_rendered=ID.baseline_frames("{method}"),
+        render_summary=ID.baseline_summary("{method}"),
+        cross=cross_videos_of,
+    output:
+        metrics=ID.metrics("{method}"),
+        frames_csv=ID.metrics_frames("{method}"),
+        samples=report(
+            ID.metrics_samples("{method}"),
+            caption="../report/samples.rst",
+            category="Renders",
+            labels={"identity": "{identity}", "method": "{method}", "figure": "renders"},
+        ),
+    params:
+        manifest=config["weights"]["manifest"],
+        weights=config["weights"]["dir"],
+        root=identity_root,
+        cross=cross_evaluate_arguments,
+        skip=" ".join(f"--skip {name}" for name in config["evaluate"]["skip"]),
+    log:
+        "logs/{identity}/{method}/evaluate.log",
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    shell:
+        "talkgs evaluate --identity-root {params.root} --method {wildcards.method}"
+        " --frames {input.frames_rendered} --render-summary {input.render_summary}"
+        " {params.cross} {params.skip} --output {output.metrics}"
+        " --frames-csv {output.frames_csv} --samples {output.samples}"
+        " --weights-manifest {params.manifest} --weights-dir {params.weights} --log {log}"
+
+
 rule tables:
     input:
-        metrics=expand(ID.metrics("{method}"), identity=IDENTITIES, method=METHODS),
+        metrics=all_metrics(),
         published=config["tables"]["published"] or [],
     output:
         # The report shows the HTML page (tables, then their LaTeX to copy); it cannot display
@@ -63,17 +107,17 @@ rule tables:
         report("results/tables/tables.html", caption="../report/tables.rst", category="Tables"),
         multiext("results/tables/self_reconstruction", ".csv", ".md", ".tex"),
         multiext("results/tables/lip_sync", ".csv", ".md", ".tex"),
+        multiext("results/tables/per_identity", ".csv", ".md", ".tex"),
+        multiext("results/tables/paired", ".csv", ".md", ".tex"),
     params:
-        published=(
-            f"--published {config['tables']['published']}" if config["tables"]["published"] else ""
-        ),
+        options=tables_options(),
     log:
         "logs/tables.log",
     conda:
         "../../envs/report.yaml"
     localrule: True
     shell:
-        "talkgs tables {input.metrics} --output results/tables {params.published} --log {log}"
+        "talkgs tables {input.metrics} --output results/tables {params.options} --log {log}"
 
 
 rule runtimes:

@@ -1,0 +1,352 @@
+"""External baselines: another code base's renders of an identity, checked and aligned so that
+the evaluate stage measures them exactly like talkgs' own renders.
+
+The round trip: ``talkgs export`` lays an identity out as a TalkingGaussian data folder, the
+upstream code (TalkingGaussian, ER-NeRF, SyncTalk, GaussianTalker, …) is trained on it and
+renders its test split — talkgs' validation frames, the last 1/11 of the clip
+(``transforms_val.json``) — as an mp4 or a folder of numbered images. ``baselines:`` in
+``config.yaml`` points at those renders; this stage
+
+- reads them (an mp4 decoded frame by frame at its own constant rate, or the images of a folder
+  in the order of the number in their names, which must run without gaps);
+- checks the frame count against the validation split: with ``offset`` k the baseline's frame j
+  shows validation frame j + k, so it must have n − k frames (k > 0: its first frame is
+  validation frame k; k < 0: its first −k frames precede the split and are dropped);
+- resizes square frames to the identity's frame size (noted in the summary) and refuses others;
+- writes them as ``NNNNNN.png`` named by the validation frame they show, as the render stage
+  does, plus a summary JSON that says what was read. An mp4's own audio is never used: the
+  evaluate stage takes the identity's audio, and a cross-driven render gets the driving
+  identity's validation audio muxed in (:func:`ingest_cross`).
+
+Everything is written under temporary names and renamed at the end, so refused input leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from talkgs.atomic import StagedOutputs, write_json
+from talkgs.errors import TalkgsError, input_error
+from talkgs.features.audio import audio_segment
+from talkgs.frames import read_rgb
+from talkgs.log import progress
+from talkgs.media import VideoReader, ffmpeg_message, probe, write_video
+from talkgs.png import write_png
+from talkgs.pose.transforms import split
+
+log = logging.getLogger("talkgs.baselines")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last run of digits in a file name
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One entry of ``baselines:`` in config.yaml: where the renders of each identity are.
+
+    ``renders`` (and each value of ``cross``) is a path pattern with ``{identity}`` or a map
+    identity → path; an identity the map leaves out is not evaluated for that baseline (its
+    table cells say over how many identities they were taken).
+    """
+
+    name: str
+    renders: str | dict[str, str]
+    offset: int = 0
+    cross: dict[str, str | dict[str, str]] = field(default_factory=dict)  # audio identity → …
+
+    def renders_of(self, identity: str) -> str | None:
+        return _path_for(self.renders, identity)
+
+    def cross_of(self, identity: str, audio_identity: str) -> str | None:
+        where = self.cross.get(audio_identity)
+        if where is None or audio_identity == identity:
+            return None
+        return _path_for(where, identity)
+
+    def cross_audios(self, identity: str) -> list[str]:
+        return [a for a in sorted(self.cross) if self.cross_of(identity, a) is not None]
+
+
+def _path_for(where: str | dict[str, str], identity: str) -> str | None:
+    if isinstance(where, dict):
+        return where.get(identity)
+    return where.replace("{identity}", identity)
+
+
+def baseline_entries(
+    config: dict[str, Any], identities: list[str], methods: list[str]
+) -> dict[str, BaselineEntry]:
+    """``baselines:`` of config.yaml (already schema-checked) as entries, with the checks a
+    schema cannot make; a problem is one line naming the key."""
+    entries = {}
+    for name, value in sorted(config.items()):
+        key = f"config.yaml: baselines.{name}"
+        if name in methods:
+            raise TalkgsError(f"{key}: also the name of a method; give the baseline another name")
+        if isinstance(value, str):
+            value = {"renders": value}
+        wheres = {"renders": value["renders"]}
+        wheres |= {f"cross.{a}": w for a, w in (value.get("cross") or {}).items()}
+        for audio in value.get("cross") or {}:
+            if audio not in identities:
+                raise TalkgsError(f"{key}.cross: {audio!r} is not an identity")
+        for part, where in wheres.items():
+            if isinstance(where, dict):
+                unknown = sorted(set(where) - set(identities))
+                if unknown:
+                    raise TalkgsError(f"{key}.{part}: {unknown[0]!r} is not an identity")
+            elif "{identity}" not in where and len(identities) > 1:
+                raise TalkgsError(
+                    f"{key}.{part}: {where!r} has no {{identity}}, so every identity would read "
+                    "the same renders; use a pattern with {identity} or a map identity → path"
+                )
+        entries[name] = BaselineEntry(
+            name, value["renders"], int(value.get("offset", 0)), dict(value.get("cross") or {})
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class Renders:
+    """A baseline's renders as found on disk."""
+
+    path: Path
+    kind: str  # "video" or "images"
+    size: tuple[int, int]  # (width, height)
+    fps: float | None  # a video's frame rate
+    images: tuple[Path, ...] = ()  # the numbered images, in order
+    expected_count: int | None = None  # a video's frame count as its container states it
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """RGB frames in order; a video that ffmpeg stops decoding early is an input error."""
+        if self.kind == "images":
+            for path in self.images:
+                image = read_rgb(path)
+                if image.shape[1::-1] != self.size:
+                    raise input_error(
+                        path, f"is {image.shape[1]}×{image.shape[0]}, the folder's first image "
+                        f"{self.size[0]}×{self.size[1]}"
+                    )  # fmt: skip
+                yield image
+            return
+        reader = VideoReader(self.path, self.size, fps=self.fps or 25.0)
+        yield from reader
+        if reader.returncode != 0:
+            raise input_error(self.path, f"cannot decode ({ffmpeg_message(reader.errors)})")
+
+
+def open_renders(path: Path) -> Renders:
+    """A baseline's renders: an mp4 (or any video ffmpeg reads) or a folder of numbered images."""
+    path = Path(path)
+    if not path.exists():
+        raise input_error(path, "not found (a baseline's renders: an mp4 or a folder of images)")
+    if path.is_dir():
+        return _numbered_images(path)
+    info = probe(path)
+    if info.video is None:
+        raise input_error(path, "has no video stream")
+    if info.video.variable_fps:
+        raise input_error(path, "has a variable frame rate; write the renders at a constant rate")
+    return Renders(
+        path,
+        "video",
+        (info.video.width, info.video.height),
+        info.video.nominal_fps,
+        expected_count=info.video.frame_count,
+    )
+
+
+def _numbered_images(folder: Path) -> Renders:
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise input_error(folder, f"no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    numbered: dict[int, Path] = {}
+    for image in images:
+        match = _NUMBER.search(image.stem)
+        if match is None:
+            raise input_error(image, "has no frame number in its name")
+        number = int(match.group(1))
+        if number in numbered:
+            raise input_error(image, f"has the same frame number as {numbered[number].name}")
+        numbered[number] = image
+    order = sorted(numbered)
+    for previous, number in itertools.pairwise(order):
+        if number != previous + 1:
+            raise input_error(
+                folder,
+                f"the numbering has a gap: {numbered[number].name} follows "
+                f"{numbered[previous].name}",
+            )
+    first = read_rgb(numbered[order[0]])
+    return Renders(folder, "images", (first.shape[1], first.shape[0]), None,
+                   tuple(numbered[n] for n in order))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Which validation frame each of a baseline's frames shows."""
+
+    validation_ids: list[int]  # the identity's validation frame ids
+    offset: int  # baseline frame j shows validation frame j + offset
+
+    @property
+    def expected(self) -> int:
+        return len(self.validation_ids) - self.offset
+
+    def target(self, j: int) -> int | None:
+        """The frame id baseline frame ``j`` shows, None for frames before the split."""
+        position = j + self.offset
+        return self.validation_ids[position] if 0 <= position < len(self.validation_ids) else None
+
+    def describe(self, whose: str) -> str:
+        ids = self.validation_ids
+        text = f"the {len(ids)} validation frames {ids[0]}–{ids[-1]} of {whose}"
+        return text + (f", offset {self.offset}" if self.offset else "")
+
+
+def validation_alignment(meta_json: Path, offset: int) -> Alignment:
+    meta = _read_meta(meta_json)
+    ids = list(split(int(meta["frame_count"]))[1])
+    if not ids:
+        raise input_error(meta_json, "the identity has no validation frames")
+    if offset >= len(ids):
+        raise TalkgsError(f"offset {offset} leaves none of the {len(ids)} validation frames")
+    return Alignment(ids, offset)
+
+
+def _read_meta(meta_json: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(meta_json).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise input_error(meta_json, f"not an ingest meta.json ({error})") from error
+
+
+def _check_count(renders: Renders, count: int, alignment: Alignment, whose: str) -> None:
+    if count != alignment.expected:
+        raise input_error(
+            renders.path,
+            f"{count} frames, expected {alignment.expected} ({alignment.describe(whose)})",
+        )
+
+
+def _resizer(renders: Renders, size: int) -> tuple[Any, str | None]:
+    """A function bringing the baseline's frames to ``size``², and what it did (None: nothing)."""
+    width, height = renders.size
+    if width != height:
+        raise input_error(
+            renders.path,
+            f"frames are {width}×{height}, not square: render the exported {size}×{size} crop",
+        )
+    if width == size:
+        return (lambda frame: frame), None
+    interpolation = cv2.INTER_AREA if width > size else cv2.INTER_CUBIC
+    name = "INTER_AREA" if width > size else "INTER_CUBIC"
+
+    def resize(frame: np.ndarray) -> np.ndarray:
+        return cv2.resize(frame, (size, size), interpolation=interpolation)
+
+    return resize, f"resized from {width}×{height} to {size}×{size} ({name})"
+
+
+def aligned_frames(
+    renders: Renders, alignment: Alignment, size: int, whose: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(validation frame id, frame at size²)`` of every baseline frame inside the split; the
+    count is checked up front where it is known (before anything is decoded or written) and
+    after the last frame in any case."""
+    known = len(renders.images) if renders.kind == "images" else renders.expected_count
+    if known is not None:
+        _check_count(renders, known, alignment, whose)
+    resize, _ = _resizer(renders, size)
+    return _decoded(renders, alignment, resize, whose)
+
+
+def _decoded(
+    renders: Renders, alignment: Alignment, resize: Any, whose: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    count = 0
+    for j, frame in enumerate(renders.frames()):
+        count += 1
+        target = alignment.target(j)
+        if target is not None:
+            yield target, resize(frame)
+    _check_count(renders, count, alignment, whose)
+
+
+def summary_of(name: str, renders: Renders, alignment: Alignment, size: int) -> dict[str, Any]:
+    return {
+        "kind": "baseline",
+        "baseline": name,
+        "renders": str(renders.path),
+        "format": renders.kind,
+        "source_size": list(renders.size),
+        "source_fps": renders.fps,
+        "resized": _resizer(renders, size)[1],
+        "offset": alignment.offset,
+        "frames": len(alignment.validation_ids) - max(alignment.offset, 0),
+        "first_frame": alignment.target(max(-alignment.offset, 0)),
+        "resolution": size,
+        "fps": None,  # an external code base's speed is not measured here
+        "model": f"external renders: {renders.path}",
+    }
+
+
+def ingest(
+    name: str, renders_path: Path, meta_json: Path, frames_out: Path, summary_out: Path,
+    offset: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """A baseline's renders of the validation frames → ``frames_out/NNNNNN.png`` at the
+    identity's frame size, and ``summary_out``."""
+    meta = _read_meta(meta_json)
+    size = int(meta["size"])
+    whose = Path(meta_json).parent.name
+    alignment = validation_alignment(meta_json, offset)
+    renders = open_renders(renders_path)
+    summary = summary_of(name, renders, alignment, size)
+    with StagedOutputs(frames_out, summary_out) as staged:
+        folder = staged[frames_out]
+        folder.mkdir()
+        frames = aligned_frames(renders, alignment, size, whose)
+        for target, frame in progress(frames, f"baseline {name}", total=alignment.expected):
+            write_png(folder / f"{target:06d}.png", frame)
+        write_json(staged[summary_out], summary)
+    log.info(
+        "baseline %s: %d frames of %s from %s%s", name, summary["frames"], whose, renders_path,
+        f" ({summary['resized']})" if summary["resized"] else "",
+    )  # fmt: skip
+    return summary
+
+
+def ingest_cross(
+    name: str, renders_path: Path, meta_json: Path, driver_meta_json: Path, driver_audio: Path,
+    video_out: Path, offset: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """A baseline's render of this identity driven by another identity's validation audio →
+    an mp4 at the identity's frame size with that audio muxed in (the mp4's own is dropped),
+    as talkgs' cross-driven renders are."""
+    size = int(_read_meta(meta_json)["size"])
+    driver = Path(driver_meta_json).parent.name
+    alignment = validation_alignment(driver_meta_json, offset)
+    renders = open_renders(renders_path)
+    summary = summary_of(name, renders, alignment, size)
+    frames = (frame for _, frame in aligned_frames(renders, alignment, size, driver))
+    with StagedOutputs(video_out) as staged, tempfile.TemporaryDirectory() as temp:
+        wav = Path(temp) / "driver.wav"
+        first = alignment.validation_ids[max(alignment.offset, 0)]
+        audio_segment(driver_audio, first, summary["frames"], wav)
+        write_video(staged[video_out], frames, 25, audio=wav, extra_args=["-f", "mp4"])
+    log.info("baseline %s: cross-driven by %s's validation audio, %d frames from %s",
+             name, driver, summary["frames"], renders_path)  # fmt: skip
+    return summary
