@@ -116,7 +116,7 @@ def test_published_rows_are_merged_marked_and_ranked(tmp_path: Path) -> None:
     assert r"\cite{liu2025hm}" in latex and r"\textbf{35.15}" in latex
     assert r"\underline{33.00}" in latex and r"\toprule" in latex
     csv_text = (tmp_path / "tables" / "self_reconstruction.csv").read_text()
-    assert "HM-Talker,published,liu2025hm,35.15," in csv_text
+    assert "HM-Talker,published,liu2025hm,,35.15," in csv_text
     page = (tmp_path / "tables" / "tables.html").read_text()
     rows = table_rows(page)
     assert rows[0][0] == "method" and rows[0][1] == "PSNR↑"
@@ -240,3 +240,17 @@ def test_std_per_identity_table_and_paired_wilcoxon_by_hand(tmp_path: Path) -> N
     assert "no test" in few["note"]
     markdown = (out / "paired.md").read_text()
     assert "| ours | 8/8 (p=0.00781) | 6/8 (p=0.0312) |" in markdown
+
+
+def test_rows_measured_at_different_sizes_say_so(tmp_path: Path) -> None:
+    ours = metrics_doc("a", "ours", psnr=37.0) | {"resolution": 128}
+    ext = metrics_doc("a", "ext", psnr=33.0) | {"resolution": 512, "kind": "baseline"}
+    tables.run(write(tmp_path, [ours, ext]), tables.TableOutputs(tmp_path / "mixed"))
+    markdown = (tmp_path / "mixed" / "self_reconstruction.md").read_text()
+    assert "| ours @128² |" in markdown and "| ext‡ @512² |" in markdown
+    assert "do not compare" in (tmp_path / "mixed" / "self_reconstruction.tex").read_text()
+    assert "ours,method,,128," in (tmp_path / "mixed" / "self_reconstruction.csv").read_text()
+    ext["resolution"] = 128
+    tables.run(write(tmp_path, [ours, ext]), tables.TableOutputs(tmp_path / "same"))
+    markdown = (tmp_path / "same" / "self_reconstruction.md").read_text()
+    assert "| ours |" in markdown and "| ext‡ |" in markdown and "@" not in markdown

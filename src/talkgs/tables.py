@@ -26,6 +26,7 @@ import csv
 import html
 import io
 import json
+import logging
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from typing import Any
 
 from talkgs.atomic import StagedOutputs
 from talkgs.errors import TalkgsError, input_error
+
+log = logging.getLogger("talkgs.tables")
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,17 @@ class Row:
     citation: str | None = None  # published row: its citation key
     kind: str = "method"  # method | baseline | published
     stds: dict[str, float | None] = field(default_factory=dict)  # across identities
+    resolution: str = ""  # side of the measured frames, e.g. "128" (or "128/512")
+    show_resolution: bool = False  # rows of one table were measured at different resolutions
 
     def label(self) -> str:
         """The plain-text name with its kind's mark (and a published row's citation)."""
         if self.citation is not None:
             return f"{self.name} [{self.citation}]†"
-        return self.name + KIND_MARKS[self.kind]
+        return self.name + KIND_MARKS[self.kind] + self.resolution_note("²")
+
+    def resolution_note(self, squared: str) -> str:
+        return f" @{self.resolution}{squared}" if self.show_resolution else ""
 
 
 def metric_mean(entry: Any) -> float | None:
@@ -265,7 +273,7 @@ def _html_name(row: Row) -> str:
     name = html.escape(row.name)
     if row.citation is not None:
         return f"<i>{name} [{html.escape(row.citation)}]&dagger;</i>"
-    return f"{name}&Dagger;" if row.kind == "baseline" else name
+    return name + ("&Dagger;" if row.kind == "baseline" else "") + row.resolution_note("²")
 
 
 def render_html_table(
@@ -302,7 +310,9 @@ pre {{ background: #f4f4f4; padding: 0.8em; font-size: 0.8em; overflow-x: auto; 
 <p class="note">Means over identities; best in bold, second underlined (equal printed values
 share a rank); "—": not computed (see metrics/&lt;method&gt;.json for the reason); "(k/n)": mean
 over k of n identities; &Dagger;: external code base, its renders measured here on the same
-frames with the same metric code; &dagger;: published numbers, other data and protocol.</p>
+frames with the same metric code; &dagger;: published numbers, other data and protocol;
+"@N²" (shown when rows were measured at different sizes): measured on N×N frames, and such rows
+do not compare.</p>
 {latex}
 </body></html>
 """
@@ -330,6 +340,7 @@ def latex_escape(text: str) -> str:
 LATEX_NOTES = {
     "published": r"$^\dagger$ published numbers, other data and protocol",
     "baseline": r"$^\ddagger$ external code, its renders measured here on the same frames",
+    "resolution": r"@$N^2$: measured on $N \times N$ frames (rows of other sizes do not compare)",
 }
 
 
@@ -342,7 +353,7 @@ def _latex_name(row: Row) -> str:
     name = latex_escape(row.name)
     if row.citation is not None:
         return name + rf"~\cite{{{row.citation}}}$^\dagger$"
-    return name + (r"$^\ddagger$" if row.kind == "baseline" else "")
+    return name + (r"$^\ddagger$" if row.kind == "baseline" else "") + row.resolution_note("$^2$")
 
 
 def _latex_table(
@@ -405,6 +416,8 @@ def render_latex(
                 cells = [_latex_cell(text, rank) for text, rank in ranked[index]]
                 body.append(" & ".join([_latex_name(row), *cells]) + r" \\")
     notes = [LATEX_NOTES[k] for k in kinds if k in LATEX_NOTES]
+    if any(row.show_resolution for row in rows):
+        notes.append(LATEX_NOTES["resolution"])
     return _latex_table(caption, label, "l" + "c" * len(columns), head, body, notes)
 
 
@@ -418,14 +431,14 @@ def render_csv(rows: list[Row], columns: tuple[Column, ...]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         [
-            "method", "kind", "citation", *(c.key for c in columns),
+            "method", "kind", "citation", "resolution", *(c.key for c in columns),
             *(f"{c.key}_std" for c in columns), *(f"{c.key}_identities" for c in columns),
         ]
     )  # fmt: skip
     for row in rows:
         writer.writerow(
             [
-                row.name, row.kind, row.citation or "",
+                row.name, row.kind, row.citation or "", row.resolution,
                 *(_number(row.values.get(c.key)) for c in columns),
                 *(_number(row.stds.get(c.key)) for c in columns),
                 *(row.counts.get(c.key, "") for c in columns),
@@ -445,7 +458,10 @@ def per_identity_rows(
     for doc in documents:
         metrics = doc.get("metrics", {})
         values = {key: metric_mean(metrics.get(key)) for key in keys}
-        row = Row(doc["method"], values, {k: 1 for k in keys}, kind=doc.get("kind", "method"))
+        row = Row(
+            doc["method"], values, {k: 1 for k in keys}, kind=doc.get("kind", "method"),
+            resolution=str(doc.get("resolution", "")),
+        )  # fmt: skip
         blocks.setdefault(doc["identity"], []).append(row)
     return dict(sorted(blocks.items()))
 
@@ -495,13 +511,18 @@ def render_per_identity(blocks: dict[str, list[Row]], columns: tuple[Column, ...
             f"<tbody>{''.join(lines)}</tbody></table>"
         )
     kinds = {row.kind for rows in blocks.values() for row in rows}
+    mixed = any(row.show_resolution for rows in blocks.values() for row in rows)
     return _latex_table(
         "Per identity, on its validation frames (best per identity in bold).",
         "tab:per_identity",
         "ll" + "c" * len(columns),
         ["Identity & Method & " + " & ".join(c.latex for c in columns) + r" \\"],
         lines,
-        [LATEX_NOTES["baseline"]] if "baseline" in kinds else [],
+        [
+            LATEX_NOTES[k]
+            for k in ("baseline", "resolution")
+            if k in kinds or (mixed and k == "resolution")
+        ],
     )
 
 
@@ -644,6 +665,26 @@ def render_paired(
     )  # fmt: skip
 
 
+def mark_resolutions(documents: list[dict[str, Any]], rows: list[Row]) -> list[int]:
+    """Give each measured row its resolution, shown in its name when the documents were
+    measured at more than one (a 128² render and a 512² one do not compare); returns them."""
+    per_method: dict[str, set[int]] = {}
+    for doc in documents:
+        if doc.get("resolution") is not None:
+            per_method.setdefault(doc["method"], set()).add(int(doc["resolution"]))
+    every = sorted(set().union(*per_method.values())) if per_method else []
+    for row in rows:
+        if row.kind != "published" and row.name in per_method:
+            row.resolution = row.resolution or "/".join(map(str, sorted(per_method[row.name])))
+            row.show_resolution = len(every) > 1
+    if len(every) > 1:
+        log.warning(
+            "tables: metrics measured at %s px: the rows do not compare; each shows its own",
+            ", ".join(map(str, every)),
+        )
+    return every
+
+
 @dataclass(frozen=True)
 class TableOutputs:
     folder: Path  # results/tables
@@ -684,6 +725,7 @@ def run(
     headers = [f"{c.title} ({a})" for a in audios for c in SYNC]
     per_identity_columns = tuple(METRIC_COLUMNS[k] for k in options.per_identity)
     blocks = per_identity_rows(documents, options.per_identity)
+    mark_resolutions(documents, [*rows, *sync_rows, *(r for b in blocks.values() for r in b)])
     paired = (
         paired_comparison(documents, options.reference, SELF_RECONSTRUCTION)
         if options.reference
