@@ -145,7 +145,7 @@ def test_transforms_follow_talkinggaussian(posed_demo: Posed) -> None:
     assert len(train["frames"]) == int(count * 10 / 11)
     # export copies them under the names TalkingGaussian reads
     for name in ("transforms_train", "transforms_val"):
-        assert layout.path(name).name in export.OPTIONAL_FILES
+        assert layout.path(name) in export.optional_files(layout)
 
 
 def test_talkinggaussian_reader_sees_the_face_where_it_is(posed_demo: Posed) -> None:

@@ -43,7 +43,7 @@ REQUIRED = ("frames", "audio", "meta", "landmarks", "parsing", "background", "gt
             "torso_imgs")  # fmt: skip
 
 
-def _optional_files(layout: IdentityLayout) -> list[Path]:
+def optional_files(layout: IdentityLayout) -> list[Path]:
     """What the later stages make and the upstream loaders read at the data folder's root:
     audio features under TalkingGaussian's names, ``au.csv`` and the transforms."""
     features = [Path(layout.audio_features(x)) for x in AUDIO_FEATURE_FILES]
@@ -99,7 +99,7 @@ def run(identity: str, identity_dir: Path, output: Path, threads: int = 2) -> di
             pass
         link_or_copy(layout.path("background"), out / "bc.jpg")
         link_or_copy(layout.path("audio"), out / "aud.wav")
-        extras = [p for p in _optional_files(layout) if p.is_file()]
+        extras = [p for p in optional_files(layout) if p.is_file()]
         for extra in extras:
             link_or_copy(extra, out / extra.name)
         (out / "talkgs_export.json").write_text(
