@@ -5,6 +5,7 @@ distance by hand, ArcFace alignment and CPBD."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import OrderedDict
 from pathlib import Path
@@ -134,12 +135,15 @@ def test_aue_by_hand() -> None:
     render[0, INTENSITY_AUS.index("25")] = 2.0  # lower face
     render[0, INTENSITY_AUS.index("26")] = 1.0
     render[1, INTENSITY_AUS.index("45")] = 3.0  # upper face
-    render[1, INTENSITY_AUS.index("09")] = 0.5  # upper in auerror.py's grouping
+    render[1, INTENSITY_AUS.index("09")] = 0.5  # lower face in HM-Talker's split (ANCHORS.md)
     a, b = au_table(truth), au_table(render)
     # auerror.py: per AU the mean over frames of the squared error, summed over the group
-    np.testing.assert_allclose(aue_per_frame(a, b, AUE_LOWER), [4.0 + 1.0, 0.0])
-    np.testing.assert_allclose(aue_per_frame(a, b, AUE_UPPER), [0.0, 9.0 + 0.25])
-    assert aue_per_frame(a, b, AUE_LOWER).mean() == pytest.approx(2.5)
+    np.testing.assert_allclose(aue_per_frame(a, b, AUE_LOWER), [4.0 + 1.0, 0.25])
+    np.testing.assert_allclose(aue_per_frame(a, b, AUE_UPPER), [0.0, 9.0])
+    assert aue_per_frame(a, b, AUE_LOWER).mean() == pytest.approx(2.625)
+    # HM-Talker's groups, as ANCHORS.md gives them: the 17 OpenFace AUs, each in one group
+    assert set(AUE_LOWER) == {"09", "10", "12", "14", "15", "17", "20", "23", "25", "26"}
+    assert set(AUE_UPPER) == {"01", "02", "04", "05", "06", "07", "45"}
     with pytest.raises(ValueError, match="differ in length"):
         aue_per_frame(a, au_table(render[:1]), AUE_LOWER)
 
@@ -183,6 +187,20 @@ def test_lmd_and_aue_of_the_demo_ground_truth(demo_trainable, tmp_path: Path) ->
     assert means["itself"] == {"lmd": 0.0, "aue_l": 0.0, "aue_u": 0.0}
     assert means["late"]["lmd"] > 1.0  # px at 512²: the demo speaks
     assert means["late"]["aue_l"] > 0.05
+    # AUE-L/U per frame are the sums of squared AU differences over HM-Talker's groups
+    # (ANCHORS.md), the AUs as the stage wrote them beside the metric
+    frames = list(csv.DictReader((tmp_path / "late.csv").open()))
+    groups = {
+        "aue_l": ("09", "10", "12", "14", "15", "17", "20", "23", "25", "26"),
+        "aue_u": ("01", "02", "04", "05", "06", "07", "45"),
+    }
+    for metric, aus in groups.items():
+        for frame in frames:
+            by_hand = sum(
+                (float(frame[f"AU{au}_truth"]) - float(frame[f"AU{au}_render"])) ** 2 for au in aus
+            )
+            assert float(frame[metric]) == pytest.approx(by_hand, rel=1e-4, abs=1e-4), metric
+    assert any(float(f["AU09_truth"]) != float(f["AU09_render"]) for f in frames)
 
 
 def test_renders_without_a_face_leave_landmark_metrics_uncomputed(

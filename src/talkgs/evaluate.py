@@ -11,11 +11,9 @@ through the same code; their training time and FPS are not computed (``kind: bas
 LMD, AUE and Sync need landmarks of rendered frames: Face Mesh (the identity's landmark model)
 runs on ground truth and render alike, both brought to the identity's frame size by the same
 bicubic resize, so the two go through one pipeline. AUs come from the identity's AU backend
-(landmarks) relative to its own neutral frames. AUE uses HM-Talker's AU groups (lower
-{09 10 12 14 15 17 20 23 25 26}, upper {01 02 04 05 06 07 45}) with the formula of
-TalkingGaussian's ``auerror.py`` (sum over the group of squared intensity differences, mean over
-frames). A metric that cannot be computed (weights absent, frames too small) is ``null`` with
-its reason, never 0.
+(landmarks) relative to its own neutral frames. AUE-L/U: :mod:`talkgs.metrics.landmark_metrics`
+(HM-Talker's groups, ``auerror.py``'s formula). A metric that cannot be computed (weights
+absent, frames too small) is ``null`` with its reason, never 0.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from talkgs.face import landmarks as face_landmarks
 from talkgs.features import au as au_stage
 from talkgs.features import neutral as neutral_stage
 from talkgs.features.audio import frame_samples
-from talkgs.features.openface import AuTable
+from talkgs.features.openface import INTENSITY_AUS, AuTable
 from talkgs.frames import read_rgb
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
@@ -46,8 +44,8 @@ from talkgs.media import VideoReader, probe, read_audio, read_wav
 from talkgs.metrics import NotComputed
 from talkgs.metrics import image as image_metrics
 from talkgs.metrics.landmark_metrics import (
-    HMTALKER_LOWER,
-    HMTALKER_UPPER,
+    AUE_LOWER,
+    AUE_UPPER,
     aue_per_frame,
     lmd_per_frame,
 )
@@ -173,8 +171,12 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
         assert not isinstance(render_marks, NotComputed)
         per_frame["lmd"] = list(lmd_per_frame(truth_marks.ibug68, render_marks.ibug68, full_size))
         truth_au, render_au = _action_units(layout, truth_marks, render_marks)
-        per_frame["aue_l"] = list(aue_per_frame(truth_au, render_au, HMTALKER_LOWER))
-        per_frame["aue_u"] = list(aue_per_frame(truth_au, render_au, HMTALKER_UPPER))
+        per_frame["aue_l"] = list(aue_per_frame(truth_au, render_au, AUE_LOWER))
+        per_frame["aue_u"] = list(aue_per_frame(truth_au, render_au, AUE_UPPER))
+        # the intensities behind AUE, per frame, so a reader can see which AU differs
+        for index, au in enumerate(INTENSITY_AUS):
+            per_frame[f"AU{au}_truth"] = list(truth_au.intensity[:, index])
+            per_frame[f"AU{au}_render"] = list(render_au.intensity[:, index])
 
     clip: dict[str, Any] = {name: summary_of(per_frame[name]) for name in PER_FRAME}
     sync = _sync(
@@ -204,7 +206,7 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
         "settings": {
             "ground_truth": "gt_imgs resized (INTER_AREA) to the render resolution",
             "landmarks": f"Face Mesh on frames resized (bicubic) to {full_size} px",
-            "aue_groups": {"lower": list(HMTALKER_LOWER), "upper": list(HMTALKER_UPPER)},
+            "aue_groups": {"lower": list(AUE_LOWER), "upper": list(AUE_UPPER)},
             "aue_formula": "sum over the group of squared AU_r differences, mean over frames",
             "lmd_units": "pixels of a 512 px frame",
             "weights_dir": str(params.weights_dir),
@@ -363,13 +365,19 @@ def _csim(
 
 
 def _write_frames_csv(path: Path, ids: list[int], per_frame: dict[str, list[Any]]) -> None:
+    """One row per frame: the per-frame metrics, then the AU intensities of ground truth and
+    render (``AU01_truth``, ``AU01_render``, …; empty where the landmarks were not found)."""
+    columns = [
+        *PER_FRAME,
+        *(f"AU{au}_{side}" for au in INTENSITY_AUS for side in ("truth", "render")),
+    ]
     with open(path, "w", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(["frame", *PER_FRAME])
+        writer.writerow(["frame", *columns])
         for row, frame in enumerate(ids):
             values = []
-            for name in PER_FRAME:
-                column = per_frame[name]
+            for name in columns:
+                column = per_frame.get(name, [])
                 value = column[row] if len(column) == len(ids) else None
                 values.append(
                     "" if value is None or isinstance(value, NotComputed) else f"{float(value):.6g}"

@@ -9,15 +9,16 @@ Distances are in pixels of a :data:`LMD_REFERENCE_SIZE` = 512 px frame, the size
 numbers were measured at: landmarks measured on ``frame_size``-px frames are scaled by
 ``512 / frame_size``, so a 128² render and its 128² ground truth report comparable numbers.
 
-**AUE** (TalkingGaussian's ``auerror.py``, which M2DAO-Talker cites for its AUE-L/U and whose
-numbers the seed papers' tables carry): for each AU of a group, the mean over frames of the
-squared difference of the intensities (``AU**_r``, 0–5) of render and ground truth, summed over
-the group's AUs. Per frame this is the sum over the group of the squared differences; its mean
-over frames is the metric. The groups are auerror.py's: lower {10, 12, 14, 15, 17, 20, 23, 25,
-26}, upper {01, 02, 04, 05, 06, 07, 09, 45} (:data:`AUE_LOWER`, :data:`AUE_UPPER`). HM-Talker
-splits its AU *features* differently (AU09 in the lower face: :data:`HMTALKER_LOWER`,
-:data:`HMTALKER_UPPER`, the groups :mod:`talkgs.train.data` uses); pass those to
-:func:`aue_per_frame` for that grouping.
+**AUE-L / AUE-U** (HM-Talker's metric, which M2DAO-Talker reports alike; ANCHORS.md): the AU
+intensities (``AU**_r``, 0–5) of render and ground truth compared over HM-Talker's two groups,
+lower face {09, 10, 12, 14, 15, 17, 20, 23, 25, 26} and upper face {01, 02, 04, 05, 06, 07, 45}
+(:data:`AUE_LOWER`, :data:`AUE_UPPER`: the same split of the 17 OpenFace AUs as the model's
+features, :data:`talkgs.features.openface.LOWER_AUS` / ``UPPER_AUS``). The formula is
+TalkingGaussian's ``auerror.py``, the one public implementation: for each AU of a group, the mean
+over frames of the squared intensity difference, summed over the group — per frame the sum over
+the group of the squared differences, whose mean over frames is the metric. (``auerror.py``
+itself files AU09 under the upper face; the seed papers' tables use HM-Talker's split, and so
+does talkgs: one definition, here.)
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from talkgs.face.landmarks import MOUTH68
 from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS, AuTable
 
 LMD_REFERENCE_SIZE = 512
-AUE_LOWER = ("10", "12", "14", "15", "17", "20", "23", "25", "26")
-AUE_UPPER = ("01", "02", "04", "05", "06", "07", "09", "45")
-HMTALKER_LOWER = LOWER_AUS
-HMTALKER_UPPER = UPPER_AUS
+AUE_LOWER = LOWER_AUS  # HM-Talker's lower face, AU09 included
+AUE_UPPER = UPPER_AUS
 
 
 def lmd_per_frame(
