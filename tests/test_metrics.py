@@ -417,7 +417,15 @@ def test_syncnet_loads_the_real_format_and_embeds_windows(tmp_path: Path) -> Non
     lips, audio = embed(model, face_crops(frames, face_boxes(ibug68)), samples)
     assert lips.shape == audio.shape == (3, 1024) and np.isfinite(lips).all()
     scores = sync_scores(lips, audio)
-    assert scores.mean_distances.shape == (31,) and scores.sync_c >= 0
+    assert scores.mean_distances.shape == (31,)
+    # at offset 0 each lip window is compared with its own audio window (calc_pdist)
+    by_hand = np.linalg.norm(lips - audio, axis=1).mean()
+    assert scores.mean_distances[15] == pytest.approx(by_hand, rel=1e-4)
+    # LSE-D is the smallest mean distance, LSE-C the median less that (ANCHORS.md)
+    assert scores.sync_d == pytest.approx(scores.mean_distances.min())
+    assert scores.sync_c == pytest.approx(
+        np.median(scores.mean_distances) - scores.mean_distances.min()
+    )
 
     extra = OrderedDict(checkpoint, **{"netfclip.4.weight": torch.zeros(1)})
     with pytest.raises(TalkgsError, match=r"not syncnet_python's SyncNet state dict"):

@@ -374,8 +374,19 @@ def test_predictor_full_path_on_real_tiny_config(tmp_path: Path, face_landmarks)
     assert scores.shape == (1,) and 0.0 <= scores[0] <= 1.0  # iou_prediction_use_sigmoid
     three, three_scores = predictor.predict(prompts, np.ones(5, np.int64), multimask_output=True)
     assert three.shape == (3, 512, 512) and three_scores.shape == (3,)
-    if scores[0] in three_scores:  # token 0's mask was unstable: the best alternative
-        assert np.array_equal(masks[0], three[np.argmax(three_scores)])
+    # SAM 2's single-mask output is token 0's mask while it is stable, else the alternative
+    # with the best IoU score: both branches, forced through the stability threshold
+    decoder = predictor.model.sam_mask_decoder
+    decoder.stability_thresh = 2.0  # nothing is stable
+    unstable, unstable_score = predictor.predict(prompts, np.ones(5, np.int64))
+    assert np.array_equal(unstable[0], three[np.argmax(three_scores)])
+    assert unstable_score[0] == pytest.approx(three_scores.max())
+    decoder.stability_thresh = -1.0  # everything is stable
+    stable, stable_score = predictor.predict(prompts, np.ones(5, np.int64))
+    decoder.dynamic_multimask_via_stability = False  # token 0, always
+    token0, token0_score = predictor.predict(prompts, np.ones(5, np.int64))
+    assert np.array_equal(stable, token0) and stable_score[0] == token0_score[0]
+    assert not np.array_equal(token0[0], unstable[0])  # the two branches differ here
 
 
 def test_loader_refuses_an_unexpected_key(tmp_path: Path) -> None:

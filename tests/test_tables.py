@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from talkgs import tables
+from talkgs.errors import TalkgsError
 
 
 def metrics_doc(
@@ -128,7 +129,7 @@ def test_published_rows_are_merged_marked_and_ranked(tmp_path: Path) -> None:
 def test_bad_published_number_is_one_line(tmp_path: Path) -> None:
     published = tmp_path / "published.csv"
     published.write_text("method,citation,psnr\nX,key,thirty\n")
-    with pytest.raises(Exception, match="line 2: psnr") as error:
+    with pytest.raises(TalkgsError, match="line 2: psnr") as error:
         tables.read_published(published, tables.SELF_RECONSTRUCTION)
     assert "\n" not in str(error.value)
 
