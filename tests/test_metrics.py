@@ -531,6 +531,13 @@ def test_frechet_distance_by_hand() -> None:
     features = rng.standard_normal((50, 3))
     assert abs(fid(features, features)) < 1e-8
     assert fid(features, features + 1.0) == pytest.approx(3.0, rel=1e-6)
+    # fewer frames than dimensions (low-rank covariances): the singular-value route agrees with
+    # sqrtm of the covariance product
+    few, other = rng.standard_normal((12, 40)), 0.5 + 2 * rng.standard_normal((9, 40))
+    mu1, sigma1 = few.mean(axis=0), np.cov(few, rowvar=False)
+    mu2, sigma2 = other.mean(axis=0), np.cov(other, rowvar=False)
+    assert fid(few, other) == pytest.approx(frechet_distance(mu1, sigma1, mu2, sigma2), rel=1e-6)
+    assert abs(fid(few, few)) < 1e-8
 
 
 def test_fid_inception_loads_the_real_format(tmp_path: Path) -> None:
@@ -629,3 +636,116 @@ def test_cpbd_sharp_above_blurred_or_not_computed(monkeypatch: pytest.MonkeyPatc
     absent = load_cpbd()
     assert isinstance(absent, NotComputed) and "pip install cpbd" in absent.reason
     assert cpbd(truth, absent) is absent
+
+
+# --- the evaluate stage with every weight file present ------------------------------------------
+
+
+def strided_random(
+    shape: tuple[int, ...], generator: torch.Generator, scale: float
+) -> torch.Tensor:
+    """A tensor of ``shape`` whose values come from a small random storage (element
+    [i, j, …] = base[i + j + …]): a non-degenerate network in a checkpoint of a few kilobytes."""
+    base = scale * torch.randn(sum(shape) + 1, generator=generator)
+    return base.as_strided(shape, (1,) * len(shape))
+
+
+def random_arcface_r100() -> OrderedDict:
+    """The r100 backbone's key layout (what ``backbone.pth`` holds), random values, tiny file."""
+    from talkgs.metrics.csim import IResNet
+
+    generator = torch.Generator().manual_seed(3)
+    state = OrderedDict()
+    for key, value in IResNet().state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = value
+        elif key.endswith("running_var"):
+            state[key] = torch.ones(1).expand(value.shape)
+        elif key.endswith(("running_mean", "bias")):
+            state[key] = torch.zeros(1).expand(value.shape)
+        elif value.ndim == 1:  # BatchNorm / PReLU weights
+            state[key] = torch.ones(1).expand(value.shape) * (0.25 if "prelu" in key else 1)
+        else:
+            # a tenth of He's scale: with identity BatchNorm statistics the 50 residual blocks
+            # then neither overflow (NaN at full scale) nor make every face the same
+            fan_in = value[0].numel()
+            state[key] = strided_random(tuple(value.shape), generator, 0.1 * (2 / fan_in) ** 0.5)
+    return state
+
+
+def every_weight_store(folder: Path) -> WeightStore:
+    from talkgs.metrics.fid import FidInception
+
+    torch.manual_seed(0)
+    inception = FidInception().state_dict()
+    inception["fc.weight"] = torch.zeros(1).expand(1008, 2048)
+    inception["fc.bias"] = torch.zeros(1008)
+    return make_store(
+        folder,
+        {
+            "lpips_alexnet": ("alexnet-owt-7be5be79.pth", ("legacy", random_alexnet_checkpoint())),
+            "lpips_alex_v0_1": ("lpips/v0.1/alex.pth", ("legacy", random_lpips_heads())),
+            "syncnet_v2": ("syncnet_v2.model", ("legacy", random_syncnet_checkpoint())),
+            "fid_inception": ("pt_inception-2015-12-05-6726825d.pth", ("legacy", inception)),
+            "arcface_r100": ("arcface/backbone.pth", random_arcface_r100()),
+        },
+    )
+
+
+def test_evaluate_stage_with_every_weight_file_present(demo_trainable, tmp_path: Path) -> None:
+    """The stage's own wiring of LPIPS, SyncNet (audio slicing, crops, offsets, and the audio of
+    a cross-driven mp4), FID and CSIM: every metric computed and finite, the same twice, and
+    better for the ground truth than for a blurred copy (Sync-C/D excepted: with random weights
+    no direction is right)."""
+    from talkgs import evaluate
+    from talkgs.features.audio import audio_segment
+    from talkgs.frames import read_rgb
+    from talkgs.media import write_video
+    from talkgs.png import write_png
+
+    store = every_weight_store(tmp_path)
+    layout = demo_trainable
+    val = json.loads(layout.path("transforms_val").read_text())["frames"]
+    ids = [f["img_id"] for f in val]
+    truth = [read_rgb(layout.path("gt_imgs") / f"{i:06d}.jpg") for i in ids]
+    (tmp_path / "summary.json").write_text(json.dumps({"fps": 1.0, "model": "ground truth"}))
+    (tmp_path / "training.json").write_text(json.dumps({"seconds": 0.0}))
+    wav = tmp_path / "driver.wav"
+    audio_segment(layout.path("audio"), ids[0], len(ids), wav)
+    documents = {}
+    for name, blur in (("truth", 0.0), ("blurred", 3.0), ("truth_again", 0.0)):
+        frames = tmp_path / name
+        frames.mkdir()
+        shown = [cv2.GaussianBlur(f, (0, 0), blur) if blur else f for f in truth]
+        for i, frame in zip(ids, shown, strict=True):
+            write_png(frames / f"{i:06d}.png", frame)
+        cross = tmp_path / f"{name}_cross.mp4"  # driven by its own validation audio
+        write_video(cross, shown, 25, audio=wav)
+        documents[name] = evaluate.run(
+            evaluate.EvaluateInputs(
+                Path(layout.root), name, frames, tmp_path / "summary.json",
+                [tmp_path / "training.json"], {"self": cross},
+            ),
+            evaluate.EvaluateOutputs(
+                tmp_path / f"{name}.json", tmp_path / f"{name}.csv", tmp_path / f"{name}.jpg"
+            ),
+            evaluate.EvaluateParams(
+                weights_manifest=store.manifest_path, weights_dir=store.directory, cpbd_frames=4
+            ),
+        )  # fmt: skip
+    metrics = {name: doc["metrics"] for name, doc in documents.items()}
+    weighted = ("lpips", "sync_d", "sync_c", "fid", "csim")
+    for name in ("truth", "blurred"):
+        for key in weighted:
+            value = metrics[name][key]["mean"]
+            assert value is not None and np.isfinite(value), (name, key, metrics[name][key])
+        cross = documents[name]["cross"]["self"]
+        assert np.isfinite(cross["sync_d"]["mean"]) and np.isfinite(cross["sync_c"]["mean"])
+    for key in weighted:  # deterministic
+        assert metrics["truth_again"][key] == metrics["truth"][key], key
+    assert documents["truth_again"]["cross"] == documents["truth"]["cross"]
+    assert metrics["truth"]["lpips"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["blurred"]["lpips"]["mean"] > 1e-3
+    assert metrics["truth"]["fid"]["mean"] < metrics["blurred"]["fid"]["mean"]
+    assert metrics["truth"]["csim"]["mean"] > metrics["blurred"]["csim"]["mean"]
+    assert metrics["truth"]["cpbd"]["mean"] > metrics["blurred"]["cpbd"]["mean"]
