@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +135,130 @@ def test_failing_ingest_leaves_no_partial_results(tmp_path: Path) -> None:
     )
     results = work / "results"
     assert not results.exists() or not [p for p in results.rglob("*") if p.is_file()]
+
+
+# --- which jobs a change reruns, from dry runs (no SLURM, no job runs) -------------------------
+
+
+def planned(work: Path, *args: str) -> set[tuple[str, str]]:
+    """``(rule, wildcards)`` of every job ``snakemake -n`` plans, e.g. ``("pose", "alice")`` or
+    ``("train_face", "alice/hm")``; the gathering rules (tables, runtimes, all) with ``""``."""
+    result = snakemake(work, "-n", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = set()
+    for block in re.split(r"^\[.*\]$", result.stdout, flags=re.MULTILINE):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.MULTILINE)
+        if rule is None:
+            continue
+        found = re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)
+        values = dict(kv.split("=", 1) for kv in found.group(1).split(", ")) if found else {}
+        names = [values[k] for k in ("identity", "method", "audio_identity") if k in values]
+        jobs.add((rule.group(1), "/".join(names)))
+    return jobs
+
+
+def pretend_finished(work: Path) -> None:
+    """Every output and benchmark file of the study's jobs (as the first dry run lists them) as
+    an empty file, or a folder where the name has no suffix; then ``snakemake --touch``:
+    Snakemake records each job as run, with its params and code, as a real run would, and
+    nothing runs."""
+    plan = snakemake(work, "-n").stdout
+    files = [
+        name
+        for line in re.findall(r"^\s+(?:output|benchmark): (.+)$", plan, flags=re.MULTILINE)
+        for name in line.split(", ")
+    ]
+    for name in files:
+        path = work / name
+        if "." in path.name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+    # Sources newer than everything: every job is due, so --touch "runs" each one (in order,
+    # recording its metadata); jobs that were not due would leave no metadata behind.
+    time.sleep(0.01)
+    for source in yaml.safe_load((work / "config.yaml").read_text())["identities"].values():
+        (work / source).touch()
+    assert snakemake(work, "--touch", "--cores", "1").returncode == 0
+
+
+STUDY = {
+    "identities": {"alice": "alice.mp4", "bob": "bob.mp4"},
+    "methods": {"tg": {"family": "talkinggaussian"}, "hm": {"family": "hmtalker"}},
+}
+METHOD_JOBS = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
+GATHERING = {("tables", ""), ("runtimes", ""), ("all", "")}
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("study")
+    for name in STUDY["identities"].values():
+        (work / name).write_bytes(b"a source video (not read: nothing runs)")
+    workdir_with(work, STUDY)
+    pretend_finished(work)
+    assert planned(work) == set()
+    return work
+
+
+def changed_study(finished: Path, tmp_path: Path, edit) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(finished, work, symlinks=True)
+    config = copy.deepcopy(STUDY)
+    edit(config)
+    return workdir_with(work, config)
+
+
+def method_jobs(identities: list[str], methods: list[str]) -> set[tuple[str, str]]:
+    return {(rule, f"{i}/{m}") for rule in METHOD_JOBS for i in identities for m in methods}
+
+
+def test_a_method_parameter_reruns_only_that_method(finished_study: Path, tmp_path: Path) -> None:
+    work = changed_study(
+        finished_study,
+        tmp_path,
+        lambda c: c["methods"]["hm"].update(params={"face_motion_iters": 7}),
+    )
+    assert planned(work) == method_jobs(["alice", "bob"], ["hm"]) | GATHERING
+
+
+def test_a_new_method_runs_only_its_own_jobs(finished_study: Path, tmp_path: Path) -> None:
+    work = changed_study(
+        finished_study, tmp_path, lambda c: c["methods"].update(m2={"family": "m2dao"})
+    )
+    assert planned(work) == method_jobs(["alice", "bob"], ["m2"]) | GATHERING
+
+
+def test_a_new_identity_runs_only_its_own_jobs(finished_study: Path, tmp_path: Path) -> None:
+    work = changed_study(
+        finished_study, tmp_path, lambda c: c["identities"].update(carol="carol.mp4")
+    )
+    (work / "carol.mp4").write_bytes(b"another source video")
+    jobs = planned(work)
+    assert {name.split("/")[0] for _, name in jobs - GATHERING} == {"carol"}
+    assert method_jobs(["carol"], ["tg", "hm"]) <= jobs
+    assert {("ingest", "carol"), ("pose", "carol"), ("au", "carol")} <= jobs
+
+
+def test_a_preprocessing_parameter_reruns_its_stage_and_what_reads_it(
+    finished_study: Path, tmp_path: Path
+) -> None:
+    work = changed_study(finished_study, tmp_path, lambda c: c.update(pose={"fov_deg": 30}))
+    jobs = planned(work)
+    rules = {rule for rule, _ in jobs}
+    # the pose stage, and what reads its outputs: neutral frame, AUs (relative to it), training
+    assert {"pose", "neutral", "au", *METHOD_JOBS} <= rules
+    assert not rules & {"ingest", "landmarks", "parsing", "matting", "eyes", "audio_features"}
+    assert {name.split("/")[0] for _, name in jobs - GATHERING} == {"alice", "bob"}
+
+
+def test_a_changed_source_video_reruns_only_that_identity(
+    finished_study: Path, tmp_path: Path
+) -> None:
+    work = changed_study(finished_study, tmp_path, lambda c: None)
+    time.sleep(0.01)
+    (work / "bob.mp4").write_bytes(b"bob's new take")  # newer than everything made from it
+    jobs = planned(work)
+    assert {name.split("/")[0] for _, name in jobs - GATHERING} == {"bob"}
+    assert ("ingest", "bob") in jobs and method_jobs(["bob"], ["tg", "hm"]) <= jobs
