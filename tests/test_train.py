@@ -16,6 +16,7 @@ import torch
 
 from talkgs.errors import TalkgsError
 from talkgs.media import probe
+from talkgs.train.inference import render_view
 from talkgs.train.presets import PRESETS, resolve_method
 from talkgs.train.schedule import phases
 
@@ -375,3 +376,129 @@ def test_hmtalker_paths_are_drawn_in_their_ratios_and_fixed_by_the_seed() -> Non
     assert len(set(first.frames)) == 100  # uniform over the training frames
     assert draws(method, list(range(100)), 10000, seed=0) == first  # what a resume relies on
     assert draws(method, list(range(100)), 10000, seed=1).frames != first.frames
+
+
+# --- family behaviour, seen in what the model and its gradients do ------------------------------
+
+
+def tiny_trainer(root: Path, family: str, stage: str, params: dict | None = None, seed: int = 0):
+    from talkgs.train.data import IdentityData
+    from talkgs.train.initialise import build_model
+    from talkgs.train.loop import Trainer
+    from talkgs.train.runtime import Runtime
+
+    method = resolve_method("b", {"family": family, "params": params or {}}, "tiny")
+    p = method.preset
+    cpu = torch.device("cpu")
+    data = IdentityData(root, p.resolution, "mel", p.audio_window, cpu)
+    torch.manual_seed(seed)
+    return Trainer(data, method, stage, build_model(data, method), Runtime(cpu, "torch"))
+
+
+def test_hmtalker_trains_its_three_paths_in_their_ratios_and_renders_with_audio_only(
+    demo_trainable,
+) -> None:
+    """Per motion step, what the fusion gate is fed and whether the AU MLP learns tell the path:
+    the visual AU feature is used (its MLP gets a gradient) on the masked and vanilla paths, the
+    gate's audio half has zeroed entries on the masked path alone."""
+    steps = 150
+    trainer = tiny_trainer(
+        Path(demo_trainable.root), "hmtalker", "face",
+        {"face_static_iters": 1, "face_motion_iters": steps},
+    )  # fmt: skip
+    motion = trainer.model.face_motion
+    audio_dim = trainer.method.preset.audio_dim
+    gate_inputs: list[torch.Tensor] = []
+    encoded: list[torch.Tensor] = []
+    motion.gate.register_forward_pre_hook(lambda _, args: gate_inputs.append(args[0].detach()))
+    motion.audio.register_forward_hook(lambda _, __, out: encoded.append(out.detach()))
+    trainer.advance()  # the static warm-up step
+    seen = []
+    for _ in range(steps):
+        gate_inputs.clear()
+        encoded.clear()
+        trainer.advance()
+        (fed,), (audio,) = gate_inputs, encoded
+        # the audio feature as the gate sees it, against the encoder's output: masked entries
+        live = audio[0] != 0
+        dropped = float(((fed[0, :audio_dim] == 0) & live).sum() / live.sum())
+        grads = [p.grad for p in motion.au_lower.parameters()]
+        visual = any(g is not None and bool(g.abs().sum() > 0) for g in grads)
+        seen.append("masked" if dropped > 0 else "vanilla" if visual else "audio")
+        if dropped > 0:
+            assert visual and 0.02 <= dropped <= 0.5  # mask_ratio [0.1, 0.3] of the features
+    shares = {path: seen.count(path) / steps for path in ("audio", "masked", "vanilla")}
+    assert shares == pytest.approx({"audio": 0.4, "masked": 0.4, "vanilla": 0.2}, abs=0.12)
+
+    # validation frames: the recorded lower-face AUs do not reach the render (audio path)
+    from talkgs.render import render_validation
+    from talkgs.train.data import AU_LOWER
+
+    data, model = trainer.data, trainer.model
+    model.eval()
+    with torch.no_grad():
+        before, _ = render_validation(model, data, trainer.method, trainer.runtime)
+        recorded = data.au_tables[AU_LOWER].clone()
+        data.au_tables[AU_LOWER] = torch.rand_like(recorded) * 5
+        after, _ = render_validation(model, data, trainer.method, trainer.runtime)
+        index = data.val_ids[0]
+        sample = data.sample(index)
+        vanilla = [
+            render_view(model, sample, "fuse", "torch", trainer.method, data.conditions(index, p))
+            for p in ("vanilla", "vanilla")
+        ]
+        data.au_tables[AU_LOWER] = recorded
+        vanilla.append(
+            render_view(
+                model, sample, "fuse", "torch", trainer.method, data.conditions(index, "vanilla")
+            )
+        )
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert not torch.equal(vanilla[0], vanilla[2])  # the AUs do reach it on the vanilla path
+
+
+def test_m2dao_fuse_alternates_face_alone_then_both(demo_trainable) -> None:
+    trainer = tiny_trainer(Path(demo_trainable.root), "m2dao", "fuse")
+    model = trainer.model
+
+    def snapshot(prefix: str) -> dict[str, torch.Tensor]:
+        return {
+            k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(prefix)
+        }
+
+    changed = []
+    for _ in range(trainer.total):
+        face, mouth = snapshot(("face.", "face_motion.")), snapshot(("mouth.", "mouth_motion."))
+        trainer.advance()
+        moved = {
+            name: any(not torch.equal(before[k], model.state_dict()[k]) for k in before)
+            for name, before in (("face", face), ("mouth", mouth))
+        }
+        changed.append((moved["face"], moved["mouth"]))
+    first = next(p.iterations for p in phases(trainer.method, "fuse"))
+    assert set(changed[:first]) == {(True, False)}  # the face (and its motion), mouth frozen
+    assert set(changed[first:]) == {(True, True)}  # then both
+
+
+@pytest.mark.parametrize("family", ["m2dao", "talkinggaussian"])
+def test_face_supervision_of_the_full_portrait_or_the_head_region(
+    demo_trainable, family: str
+) -> None:
+    """M2DAO supervises the face on the full portrait with its alpha left free: its face loss
+    does not depend on the parsing's head region. TalkingGaussian's region supervision does."""
+    import dataclasses
+
+    losses = []
+    for erase_head in (False, True):
+        trainer = tiny_trainer(Path(demo_trainable.root), family, "face")
+        if erase_head:
+            sample = trainer.data.sample
+            trainer.data.sample = lambda i, s=sample: dataclasses.replace(  # type: ignore[method-assign]
+                s(i), head_mask=torch.zeros_like(s(i).head_mask)
+            )
+        terms, _, _ = trainer.advance()
+        losses.append(float(terms["loss"]))
+    if family == "m2dao":
+        assert losses[0] == losses[1]
+    else:
+        assert losses[0] != losses[1]
