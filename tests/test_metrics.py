@@ -178,15 +178,25 @@ def evaluate_ground_truth(layout, folder: Path, shift: int) -> dict[str, dict[st
             ),
             evaluate.EvaluateParams(weights_dir=folder / "no-weights", cpbd=False),
         )
-        means[name] = {k: document["metrics"][k]["mean"] for k in ("lmd", "aue_l", "aue_u")}
+        means[name] = {
+            k: document["metrics"][k]["mean"]
+            for k in ("lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude")
+        }
     return means
 
 
 def test_lmd_and_aue_of_the_demo_ground_truth(demo_trainable, tmp_path: Path) -> None:
     means = evaluate_ground_truth(demo_trainable, tmp_path, shift=3)
-    assert means["itself"] == {"lmd": 0.0, "aue_l": 0.0, "aue_u": 0.0}
+    itself = means["itself"]
+    assert {k: itself[k] for k in ("lmd", "aue_l", "aue_u")} == {
+        "lmd": 0.0,
+        "aue_l": 0.0,
+        "aue_u": 0.0,
+    }
+    assert itself["lip_r"] == pytest.approx(1.0) and itself["lip_amplitude"] == pytest.approx(1.0)
     assert means["late"]["lmd"] > 1.0  # px at 512²: the demo speaks
     assert means["late"]["aue_l"] > 0.05
+    assert means["late"]["lip_r"] < 0.9  # three frames late: the mouth opens out of time
     # AUE-L/U per frame are the sums of squared AU differences over HM-Talker's groups
     # (ANCHORS.md), the AUs as the stage wrote them beside the metric
     frames = list(csv.DictReader((tmp_path / "late.csv").open()))
@@ -201,6 +211,31 @@ def test_lmd_and_aue_of_the_demo_ground_truth(demo_trainable, tmp_path: Path) ->
             )
             assert float(frame[metric]) == pytest.approx(by_hand, rel=1e-4, abs=1e-4), metric
     assert any(float(f["AU09_truth"]) != float(f["AU09_render"]) for f in frames)
+
+
+def test_lip_motion_of_hand_made_sequences() -> None:
+    from talkgs.metrics import NotComputed
+    from talkgs.metrics.landmark_metrics import lip_motion, mouth_opening
+
+    # the opening: mean inner-lip gap over the corner-to-corner width, in the image plane
+    points = np.zeros((1, 478, 3))
+    points[0, 61], points[0, 291] = (100, 200, 5), (160, 200, -5)  # 60 px wide
+    for (a, b), gap in zip(((13, 14), (82, 87), (312, 317)), (12, 6, 6), strict=True):
+        points[0, a], points[0, b] = (130, 195, 0), (130, 195 + gap, 9)
+    assert mouth_opening(points)[0] == pytest.approx(8 / 60)
+
+    t = np.arange(100)
+    truth = 0.1 + 0.05 * np.sin(t / 4)  # a mouth that opens and closes
+    assert lip_motion(truth, truth) == (pytest.approx(1.0), pytest.approx(1.0))
+    r, amplitude = lip_motion(truth, 0.1 + 0.25 * (truth - 0.1))  # in time, a quarter as far
+    assert r == pytest.approx(1.0) and amplitude == pytest.approx(0.25)
+    r, amplitude = lip_motion(truth, np.full(100, 0.1))  # frozen
+    assert isinstance(r, NotComputed) and "does not move" in r.reason
+    assert amplitude == pytest.approx(0.0, abs=1e-9)
+    late = lip_motion(truth[:-5], truth[5:])[0]  # five frames out of time
+    assert late < 0.6
+    r, amplitude = lip_motion(np.full(10, 0.1), truth[:10])
+    assert isinstance(r, NotComputed) and isinstance(amplitude, NotComputed)
 
 
 def test_renders_without_a_face_leave_landmark_metrics_uncomputed(
@@ -227,7 +262,7 @@ def test_renders_without_a_face_leave_landmark_metrics_uncomputed(
         evaluate.EvaluateParams(weights_dir=tmp_path / "no-weights", cpbd=False),
     )  # fmt: skip
     metrics = document["metrics"]
-    for key in ("lmd", "aue_l", "aue_u"):
+    for key in ("lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude"):
         assert metrics[key]["mean"] is None and "no face" in metrics[key]["reason"], key
     assert metrics["psnr"]["mean"] is not None and metrics["psnr"]["mean"] < 25
 
@@ -725,6 +760,7 @@ def test_evaluate_stage_with_every_weight_file_present(demo_trainable, tmp_path:
             evaluate.EvaluateInputs(
                 Path(layout.root), name, frames, tmp_path / "summary.json",
                 [tmp_path / "training.json"], {"self": cross},
+                {"self": layout.path("gt_imgs")},
             ),
             evaluate.EvaluateOutputs(
                 tmp_path / f"{name}.json", tmp_path / f"{name}.csv", tmp_path / f"{name}.jpg"
@@ -749,3 +785,7 @@ def test_evaluate_stage_with_every_weight_file_present(demo_trainable, tmp_path:
     assert metrics["truth"]["fid"]["mean"] < metrics["blurred"]["fid"]["mean"]
     assert metrics["truth"]["csim"]["mean"] > metrics["blurred"]["csim"]["mean"]
     assert metrics["truth"]["cpbd"]["mean"] > metrics["blurred"]["cpbd"]["mean"]
+    # the cross render's lips against the driver's recorded mouth (here its own frames, as mp4)
+    lips = documents["truth"]["cross"]["self"]
+    assert lips["lip_r"]["mean"] > 0.95
+    assert lips["lip_amplitude"]["mean"] == pytest.approx(1.0, abs=0.15)

@@ -78,6 +78,8 @@ def test_ranks_share_ties_and_skip_missing() -> None:
     assert tables.ranks([1.0, 1.0, 2.0, 3.0], False) == [1, 1, 2, None]
     assert tables.ranks([5.0, 5.0], True) == [1, 1]
     assert tables.ranks([1.0, 2.0], None) == [None, None]
+    # an amplitude ratio is best at 1: the closest value wins, whichever side it is on
+    assert tables.ranks([0.25, 1.1, 0.95, None], False, target=1.0) == [None, 2, 1, None]
 
 
 def test_means_over_identities_and_not_computed_cells(tmp_path: Path) -> None:
@@ -151,9 +153,11 @@ def test_lip_sync_table_per_driving_audio(tmp_path: Path) -> None:
     assert "**7.000**" in line_m2 and "—" in line_m2
     rows = table_rows((tmp_path / "tables" / "tables.html").read_text())
     header = next(i for i, row in enumerate(rows) if "Sync-D↓ (bob)" in row)
-    assert rows[header] == ["method", "Sync-D↓ (bob)", "Sync-C↑ (bob)"]
-    assert rows[header + 1] == ["m1", "<u>8.000</u>", "<b>6.000</b>"]
-    assert rows[header + 2] == ["m2", "<b>7.000</b>", "—"]
+    assert rows[header] == [
+        "method", "Sync-D↓ (bob)", "Sync-C↑ (bob)", "Lip r↑ (bob)", "Lip amp.→1 (bob)"
+    ]  # fmt: skip
+    assert rows[header + 1] == ["m1", "<u>8.000</u>", "<b>6.000</b>", "—", "—"]
+    assert rows[header + 2] == ["m2", "<b>7.000</b>", "—", "—", "—"]
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")

@@ -137,6 +137,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     if len(args.cross_audio) != len(args.cross_video):
         raise TalkgsError("give one --cross-video per --cross-audio")
+    if args.cross_truth and len(args.cross_truth) != len(args.cross_audio):
+        raise TalkgsError("give one --cross-truth per --cross-audio, or none")
     evaluate.run(
         evaluate.EvaluateInputs(
             identity_root=args.identity_root,
@@ -145,8 +147,11 @@ def _evaluate(args: argparse.Namespace) -> None:
             render_summary=args.render_summary,
             training_summaries=args.training_summary,
             cross_videos=dict(zip(args.cross_audio, args.cross_video, strict=True)),
+            cross_truths=dict(zip(args.cross_audio, args.cross_truth, strict=False)),
         ),
-        evaluate.EvaluateOutputs(args.output, args.frames_csv, args.samples, args.training_plot),
+        evaluate.EvaluateOutputs(
+            args.output, args.frames_csv, args.samples, args.training_plot, args.lips_plot
+        ),
         evaluate.EvaluateParams(
             weights_manifest=args.weights_manifest,
             weights_dir=args.weights_dir,
@@ -645,6 +650,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--cross-video", type=Path, action="append", default=[], help="its cross-driven mp4"
     )
     p.add_argument(
+        "--cross-truth",
+        type=Path,
+        action="append",
+        default=[],
+        help="the driving identity's gt_imgs (its recorded mouth, for the cross lip motion)",
+    )
+    p.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -655,6 +667,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames-csv", type=Path, required=True, help="output per-frame CSV")
     p.add_argument("--samples", type=Path, required=True, help="output JPEG strip")
     p.add_argument("--training-plot", type=Path, help="output PNG of the training curves")
+    p.add_argument(
+        "--lips-plot", type=Path, help="output PNG of the rendered vs recorded mouth opening"
+    )
     _add_weights_options(p)
 
 

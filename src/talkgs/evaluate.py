@@ -3,8 +3,10 @@
 Ground truth is each validation frame on the background plate (``gt_imgs``) resized to the
 render's resolution, as in training; renders are the PNG frames of the render stage (never the
 re-encoded mp4 — upstream ``metrics.py`` reads both back from lossy video). Per frame: PSNR,
-SSIM, MS-SSIM, LPIPS, CPBD, LMD, AUE-L/U; per clip: Sync-D/C of the render with its own audio and
-of each cross-driven video with its driving audio, FID, CSIM, training time, rendering FPS.
+SSIM, MS-SSIM, LPIPS, CPBD, LMD, AUE-L/U; per clip: the lip motion (correlation and amplitude
+ratio of the rendered mouth opening against the recorded one; no weights), Sync-D/C of the render
+with its own audio and of each cross-driven video with its driving audio, FID, CSIM, training
+time, rendering FPS.
 An external baseline's renders (:mod:`talkgs.baselines`, aligned to the validation frames) go
 through the same code; their training time and FPS are not computed (``kind: baseline``).
 
@@ -37,7 +39,7 @@ from talkgs.features import au as au_stage
 from talkgs.features import neutral as neutral_stage
 from talkgs.features.audio import frame_samples
 from talkgs.features.openface import INTENSITY_AUS, AuTable
-from talkgs.frames import read_rgb
+from talkgs.frames import frame_paths, read_rgb
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.media import VideoReader, probe, read_audio, read_wav
@@ -47,9 +49,12 @@ from talkgs.metrics.landmark_metrics import (
     AUE_LOWER,
     AUE_UPPER,
     aue_per_frame,
+    lip_motion,
     lmd_per_frame,
+    mouth_opening,
 )
 from talkgs.png import write_png
+from talkgs.pose.transforms import split
 from talkgs.weights import WeightStore
 
 log = logging.getLogger("talkgs.evaluate")
@@ -77,6 +82,8 @@ class EvaluateInputs:
     render_summary: Path
     training_summaries: list[Path]
     cross_videos: dict[str, Path] = field(default_factory=dict)  # audio identity → mp4
+    # audio identity → its gt_imgs folder: the recorded mouth the cross render's lips should follow
+    cross_truths: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class EvaluateOutputs:
     frames_csv: Path  # metrics/{method}.csv
     samples: Path  # metrics/{method}_samples.jpg: ground truth | render | error
     training_plot: Path | None = None  # metrics/{method}_training.png: loss and PSNR curves
+    lips_plot: Path | None = None  # metrics/{method}_lips.png: rendered vs recorded mouth opening
 
 
 def summary_of(values: list[float | NotComputed] | float | NotComputed) -> dict[str, Any]:
@@ -159,10 +167,18 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
         truth_marks = _landmarks_of(truths, full_size, Path(temp) / "truth")
         render_marks = _landmarks_of(rendered, full_size, Path(temp) / "render")
         cross = {
-            name: _cross_sync(video, full_size, Path(temp) / f"cross_{name}", store, params)
+            name: _cross_metrics(
+                video,
+                inputs.cross_truths.get(name),
+                full_size,
+                Path(temp) / f"cross_{name}",
+                store,
+                params,
+            )
             for name, video in inputs.cross_videos.items()
         }
     unmarked = next((m for m in (truth_marks, render_marks) if isinstance(m, NotComputed)), None)
+    lips: dict[str, Any] = {"lip_r": unmarked, "lip_amplitude": unmarked}
     if unmarked is not None:
         for name in ("lmd", "aue_l", "aue_u"):
             per_frame[name] = [unmarked] * len(ids)
@@ -173,12 +189,18 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
         truth_au, render_au = _action_units(layout, truth_marks, render_marks)
         per_frame["aue_l"] = list(aue_per_frame(truth_au, render_au, AUE_LOWER))
         per_frame["aue_u"] = list(aue_per_frame(truth_au, render_au, AUE_UPPER))
+        per_frame["mouth_open_truth"] = list(mouth_opening(truth_marks.landmarks))
+        per_frame["mouth_open_render"] = list(mouth_opening(render_marks.landmarks))
+        lips["lip_r"], lips["lip_amplitude"] = lip_motion(
+            per_frame["mouth_open_truth"], per_frame["mouth_open_render"]
+        )
         # the intensities behind AUE, per frame, so a reader can see which AU differs
         for index, au in enumerate(INTENSITY_AUS):
             per_frame[f"AU{au}_truth"] = list(truth_au.intensity[:, index])
             per_frame[f"AU{au}_render"] = list(render_au.intensity[:, index])
 
     clip: dict[str, Any] = {name: summary_of(per_frame[name]) for name in PER_FRAME}
+    clip.update({name: summary_of(value) for name, value in lips.items()})
     sync = _sync(
         store, params, rendered, render_marks, full_size, _audio_of(layout, ids[0], len(ids))
     )
@@ -220,11 +242,25 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
             outputs.training_plot,
             f"{document['identity']} / {inputs.method}",
         )
+    if outputs.lips_plot is not None:
+        from talkgs.report import plot_lips
+
+        plot_lips(
+            ids,
+            per_frame.get("mouth_open_truth"),
+            per_frame.get("mouth_open_render"),
+            clip,
+            outputs.lips_plot,
+            f"{document['identity']} / {inputs.method}",
+        )
     with StagedOutputs(outputs.frames_csv, outputs.samples, outputs.metrics) as staged:
         _write_frames_csv(staged[outputs.frames_csv], ids, per_frame)
         _write_samples(staged[outputs.samples], rendered, truths)
         write_json(staged[outputs.metrics], document)
-    shown = {k: clip[k]["mean"] for k in ("psnr", "ssim", "lmd", "aue_l", "aue_u", "sync_c")}
+    shown = {
+        k: clip[k]["mean"]
+        for k in ("psnr", "ssim", "lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude", "sync_c")
+    }
     log.info(
         "evaluate %s/%s on %d frames: %s",
         document["identity"],
@@ -310,20 +346,46 @@ def _sync(
     }
 
 
-def _cross_sync(
-    video: Path, full_size: int, folder: Path, store: WeightStore, params: EvaluateParams
+def _cross_metrics(
+    video: Path,
+    driver_truth: Path | None,
+    full_size: int,
+    folder: Path,
+    store: WeightStore,
+    params: EvaluateParams,
 ) -> dict[str, Any]:
-    """Sync of a cross-driven video with the audio muxed into it."""
+    """Sync of a cross-driven video with the audio muxed into it, and its lip motion against
+    the driving identity's recorded mouth over the same validation frames (``driver_truth``:
+    that identity's ``gt_imgs``), both measured at the video's size."""
     from talkgs.metrics.syncnet import syncnet_or_reason
 
+    info = probe(video)
+    size = (info.video.width, info.video.height)
+    frames = list(VideoReader(video, size))
+    marks = _landmarks_of(frames, full_size, folder / "render")
+    result: dict[str, Any] = {}
+    if driver_truth is None:
+        lips: tuple[Any, Any] = (NotComputed("the driving identity's frames were not given"),) * 2
+    else:
+        driver_ids = list(split(len(frame_paths(driver_truth)))[1])[: len(frames)]
+        recorded = [
+            cv2.resize(read_rgb(driver_truth / f"{i:06d}.jpg"), size, interpolation=cv2.INTER_AREA)
+            for i in driver_ids
+        ]
+        truth_marks = _landmarks_of(recorded, full_size, folder / "truth")
+        unmarked = next((m for m in (truth_marks, marks) if isinstance(m, NotComputed)), None)
+        if unmarked is not None:
+            lips = (unmarked, unmarked)
+        else:
+            assert not isinstance(truth_marks, NotComputed) and not isinstance(marks, NotComputed)
+            opened = mouth_opening(marks.landmarks)[: len(driver_ids)]
+            lips = lip_motion(mouth_opening(truth_marks.landmarks), opened)
+    result["lip_r"], result["lip_amplitude"] = (summary_of(value) for value in lips)
     model = syncnet_or_reason(store) if params.syncnet else NotComputed("evaluate.syncnet: false")
     if isinstance(model, NotComputed):
-        return {"sync_d": summary_of(model), "sync_c": summary_of(model)}
-    info = probe(video)
-    frames = list(VideoReader(video, (info.video.width, info.video.height)))
-    marks = _landmarks_of(frames, full_size, folder)
+        return {"sync_d": summary_of(model), "sync_c": summary_of(model), **result}
     samples = read_audio(video, 16000)
-    return _sync(store, params, frames, marks, full_size, samples)
+    return {**_sync(store, params, frames, marks, full_size, samples), **result}
 
 
 def _fid(
@@ -369,6 +431,8 @@ def _write_frames_csv(path: Path, ids: list[int], per_frame: dict[str, list[Any]
     render (``AU01_truth``, ``AU01_render``, …; empty where the landmarks were not found)."""
     columns = [
         *PER_FRAME,
+        "mouth_open_truth",
+        "mouth_open_render",
         *(f"AU{au}_{side}" for au in INTENSITY_AUS for side in ("truth", "render")),
     ]
     with open(path, "w", newline="") as stream:

@@ -164,6 +164,9 @@ class IdentityLayout:
     def metrics_samples(self, method: str) -> str:
         return self._at(f"metrics/{method}_samples.jpg")
 
+    def lips_plot(self, method: str) -> str:
+        return self._at(f"metrics/{method}_lips.png")
+
     def training_plot(self, method: str) -> str:
         return self._at(f"metrics/{method}_training.png")
 

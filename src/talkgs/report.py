@@ -69,3 +69,35 @@ def plot_runtimes(benchmarks: list[Path], output: Path) -> None:
     axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     _save(figure, output)
+
+
+def plot_lips(
+    frames: list[int],
+    truth: list[float] | None,
+    render: list[float] | None,
+    metrics: dict,
+    output: Path,
+    title: str,
+) -> None:
+    """The mouth opening of the rendered and of the recorded validation frames over time, with
+    their correlation and amplitude ratio; a note instead when the landmarks were not found."""
+    figure, axis = plt.subplots(figsize=(10, 3.2))
+    if truth is None or render is None:
+        reason = metrics["lip_r"].get("reason", "no landmarks")
+        axis.text(0.5, 0.5, f"lip motion not computed: {reason}", ha="center", va="center")
+        axis.set_axis_off()
+    else:
+        axis.plot(frames, truth, label="recorded", color="#222222", linewidth=1.2)
+        axis.plot(frames, render, label="rendered", color="#c44e52", linewidth=1.2)
+        r, amplitude = metrics["lip_r"]["mean"], metrics["lip_amplitude"]["mean"]
+        shown = "—" if r is None else f"{r:.2f}"
+        axis.set_title(
+            f"{title}: mouth opening (correlation {shown}, amplitude ratio {amplitude:.2f})"
+            if amplitude is not None
+            else f"{title}: mouth opening"
+        )
+        axis.set(xlabel="frame", ylabel="inner-lip gap / mouth width")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    _save(figure, output)

@@ -1,13 +1,14 @@
 """Paper tables across identities and methods: CSV (full precision), Markdown, LaTeX and HTML.
 
 ``self_reconstruction`` has the seed papers' Table 1 columns (PSNR↑ LPIPS↓ SSIM↑ LMD↓ AUE-L↓
-AUE-U↓ Sync-C↑, training time, FPS); ``lip_sync`` their Table 3 (Sync-D↓ Sync-C↑ per driving
-audio). Each cell is the mean over identities of the per-identity means in
-``metrics/{method}.json``; a metric that was not computed for some identity is left out of that
-mean and the cell says over how many identities it was taken when not all. With ``std`` the
-cells read mean ± the sample standard deviation across identities. Per column the best value is
-bold and the second best underlined; equal printed values share a rank (all tied best are bold,
-and the next distinct value is second).
+AUE-U↓ Sync-C↑, training time, FPS) and the weight-free lip motion (correlation of the rendered
+with the recorded mouth opening, and their amplitude ratio, best at 1); ``lip_sync`` their
+Table 3 (Sync-D↓ Sync-C↑ per driving audio). Each cell is the mean over identities of the
+per-identity means in ``metrics/{method}.json``; a metric that was not computed for some
+identity is left out of that mean and the cell says over how many identities it was taken when
+not all. With ``std`` the cells read mean ± the sample standard deviation across identities.
+Per column the best value is bold and the second best underlined; equal printed values share a
+rank (all tied best are bold, and the next distinct value is second).
 
 Three kinds of rows: talkgs' methods; external baselines (``kind: baseline`` in their metrics,
 ‡), another code base's renders measured here on the same frames with the same metric code; and
@@ -23,6 +24,7 @@ SciPy once enough identities allow one, see :data:`MIN_IDENTITIES_FOR_TEST`).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 import json
@@ -46,6 +48,7 @@ class Column:
     latex: str  # LaTeX header
     higher_is_better: bool | None  # None: not ranked (time, FPS are reported, not judged)
     digits: int
+    target: float | None = None  # ranked by closeness to this value instead (amplitude: 1)
 
 
 SELF_RECONSTRUCTION = (
@@ -55,6 +58,8 @@ SELF_RECONSTRUCTION = (
     Column("lmd", "LMD↓", r"LMD$\downarrow$", False, 3),
     Column("aue_l", "AUE-L↓", r"AUE-L$\downarrow$", False, 2),
     Column("aue_u", "AUE-U↓", r"AUE-U$\downarrow$", False, 2),
+    Column("lip_r", "Lip r↑", r"Lip $r\uparrow$", True, 3),
+    Column("lip_amplitude", "Lip amp.→1", r"Lip amp.$\rightarrow$1", False, 2, target=1.0),
     Column("sync_c", "Sync-C↑", r"Sync-C$\uparrow$", True, 3),
     Column("train_hours", "Time (h)", r"Time (h)", None, 2),
     Column("fps", "FPS", "FPS", True, 1),
@@ -62,6 +67,9 @@ SELF_RECONSTRUCTION = (
 SYNC = (
     Column("sync_d", "Sync-D↓", r"Sync-D$\downarrow$", False, 3),
     Column("sync_c", "Sync-C↑", r"Sync-C$\uparrow$", True, 3),
+    # the cross render's lips against the driving identity's recorded mouth (no weights)
+    Column("lip_r", "Lip r↑", r"Lip $r\uparrow$", True, 3),
+    Column("lip_amplitude", "Lip amp.→1", r"Lip amp.$\rightarrow$1", False, 2, target=1.0),
 )
 # Every per-identity metric a table can show, by its key in metrics/{method}.json.
 METRIC_COLUMNS = {
@@ -75,7 +83,9 @@ METRIC_COLUMNS = {
         Column("cpbd", "CPBD↑", r"CPBD$\uparrow$", True, 3),
     )
 }
-PER_IDENTITY_DEFAULT = ("psnr", "lpips", "ssim", "lmd", "aue_l", "aue_u", "sync_c")
+PER_IDENTITY_DEFAULT = (
+    "psnr", "lpips", "ssim", "lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude", "sync_c",
+)  # fmt: skip
 # Below 6 identities (non-zero differences) the exact two-sided Wilcoxon signed-rank test cannot
 # reach p < 0.05 whatever the data: its smallest p-value is 2 / 2^n (n = 5: 0.0625).
 MIN_IDENTITIES_FOR_TEST = 6
@@ -169,11 +179,7 @@ def lip_sync_rows(documents: list[dict[str, Any]]) -> tuple[list[str], list[Row]
             for column in SYNC:
                 entry[f"{audio}/{column.key}"] = metric_mean(cross.get(column.key))
         per_method.setdefault(doc["method"], []).append(entry)
-    columns = tuple(
-        Column(f"{a}/{c.key}", c.title, c.latex, c.higher_is_better, c.digits)
-        for a in audios
-        for c in SYNC
-    )
+    columns = tuple(dataclasses.replace(c, key=f"{a}/{c.key}") for a in audios for c in SYNC)
     return audios, _mean_rows(per_method, columns, _kinds(documents))
 
 
@@ -202,10 +208,16 @@ def read_published(path: Path, columns: tuple[Column, ...]) -> list[Row]:
     return rows
 
 
-def ranks(values: list[float | None], higher_is_better: bool | None) -> list[int | None]:
-    """1 for the best value(s), 2 for the next distinct value(s), else None."""
+def ranks(
+    values: list[float | None], higher_is_better: bool | None, target: float | None = None
+) -> list[int | None]:
+    """1 for the best value(s), 2 for the next distinct value(s), else None; with a ``target``
+    the values closest to it are best."""
     if higher_is_better is None:
         return [None] * len(values)
+    if target is not None:
+        distances = [None if v is None else abs(v - target) for v in values]
+        return ranks(distances, False)
     distinct = sorted({v for v in values if v is not None}, reverse=higher_is_better)
     order = {value: rank for rank, value in enumerate(distinct[:2], start=1)}
     return [order.get(v) if v is not None else None for v in values]
@@ -229,7 +241,9 @@ def ranked_cells(
     rows: list[Row], columns: tuple[Column, ...], total: int, std: bool = False
 ) -> list[list[tuple[str, int | None]]]:
     """Each row's cell texts with their rank in the column (1 best, 2 second, else None)."""
-    rounded = {c.key: ranks([_rounded(r, c) for r in rows], c.higher_is_better) for c in columns}
+    rounded = {
+        c.key: ranks([_rounded(r, c) for r in rows], c.higher_is_better, c.target) for c in columns
+    }
     return [
         [(_cell(row, column, total, std), rounded[column.key][index]) for column in columns]
         for index, row in enumerate(rows)
@@ -576,6 +590,8 @@ def paired_comparison(
                 and mine[column.key] is not None
                 and values[reference][identity][column.key] is not None
             ]
+            if column.target is not None:  # closeness to the target: smaller distance wins
+                pairs = [(abs(a - column.target), abs(b - column.target)) for a, b in pairs]  # type: ignore[operator]
             differences = [a - b for a, b in pairs]  # type: ignore[operator]
             sign = 1.0 if column.higher_is_better else -1.0
             better = sum(sign * d > 0 for d in differences)
@@ -717,11 +733,7 @@ def run(
     if published is not None:
         rows = read_published(published, SELF_RECONSTRUCTION) + rows
     audios, sync_rows = lip_sync_rows(documents)
-    sync_columns = tuple(
-        Column(f"{a}/{c.key}", c.title, c.latex, c.higher_is_better, c.digits)
-        for a in audios
-        for c in SYNC
-    )
+    sync_columns = tuple(dataclasses.replace(c, key=f"{a}/{c.key}") for a in audios for c in SYNC)
     headers = [f"{c.title} ({a})" for a in audios for c in SYNC]
     per_identity_columns = tuple(METRIC_COLUMNS[k] for k in options.per_identity)
     blocks = per_identity_rows(documents, options.per_identity)

@@ -151,9 +151,16 @@ def cross_videos_of(wildcards):
     return list(cross_video_map(wildcards).values())
 
 
+def cross_truths_of(wildcards):
+    """The driving identities' frames: the recorded mouths the cross renders' lips follow."""
+    return [IdentityLayout(f"results/{a}").gt_imgs for a in cross_video_map(wildcards)]
+
+
 def cross_evaluate_arguments(wildcards):
     return " ".join(
-        f"--cross-audio {a} --cross-video {video}" for a, video in cross_video_map(wildcards).items()
+        f"--cross-audio {a} --cross-video {video}"
+        f" --cross-truth {IdentityLayout(f'results/{a}').gt_imgs}"
+        for a, video in cross_video_map(wildcards).items()
     )
 
 

@@ -12,6 +12,7 @@ rule evaluate:
         render_summary=ID.render_summary("{method}"),
         training=[ID.training_summary("{method}", stage) for stage in ("face", "mouth", "fuse")],
         cross=cross_videos_of,
+        cross_truth=cross_truths_of,
     output:
         metrics=ID.metrics("{method}"),
         frames_csv=ID.metrics_frames("{method}"),
@@ -26,6 +27,12 @@ rule evaluate:
             caption="../report/training.rst",
             category="Training",
             labels={"identity": "{identity}", "method": "{method}", "figure": "training"},
+        ),
+        lips_plot=report(
+            ID.lips_plot("{method}"),
+            caption="../report/lips.rst",
+            category="Lip motion",
+            labels={"identity": "{identity}", "method": "{method}", "figure": "lip motion"},
         ),
     params:
         manifest=config["weights"]["manifest"],
@@ -51,7 +58,7 @@ rule evaluate:
         " --frames {input.frames_rendered} --render-summary {input.render_summary}"
         " {params.training} {params.cross} {params.skip} --output {output.metrics}"
         " --frames-csv {output.frames_csv} --samples {output.samples}"
-        " --training-plot {output.training_plot}"
+        " --training-plot {output.training_plot} --lips-plot {output.lips_plot}"
         " --weights-manifest {params.manifest} --weights-dir {params.weights} --log {log}"
 
 
@@ -66,6 +73,7 @@ rule evaluate_baseline:
         frames_rendered=ID.baseline_frames("{method}"),
         render_summary=ID.baseline_summary("{method}"),
         cross=cross_videos_of,
+        cross_truth=cross_truths_of,
     output:
         metrics=ID.metrics("{method}"),
         frames_csv=ID.metrics_frames("{method}"),
@@ -74,6 +82,12 @@ rule evaluate_baseline:
             caption="../report/samples.rst",
             category="Renders",
             labels={"identity": "{identity}", "method": "{method}", "figure": "renders"},
+        ),
+        lips_plot=report(
+            ID.lips_plot("{method}"),
+            caption="../report/lips.rst",
+            category="Lip motion",
+            labels={"identity": "{identity}", "method": "{method}", "figure": "lip motion"},
         ),
     params:
         manifest=config["weights"]["manifest"],
@@ -94,6 +108,7 @@ rule evaluate_baseline:
         " --frames {input.frames_rendered} --render-summary {input.render_summary}"
         " {params.cross} {params.skip} --output {output.metrics}"
         " --frames-csv {output.frames_csv} --samples {output.samples}"
+        " --lips-plot {output.lips_plot}"
         " --weights-manifest {params.manifest} --weights-dir {params.weights} --log {log}"
 
 

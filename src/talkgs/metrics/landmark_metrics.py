@@ -1,4 +1,5 @@
-"""Motion metrics from landmarks and action units: LMD and AUE-L / AUE-U, per frame.
+"""Motion metrics from landmarks and action units: LMD and AUE-L / AUE-U per frame, and the lip
+motion of a sequence (correlation and amplitude of the mouth opening), all without weights.
 
 **LMD** (Chen et al. 2018, as TalkingGaussian's ``metrics.py`` computes it): the 20 mouth points
 (iBUG-68 indices 48–67) of the render and of the ground truth, each set centred on its own mean,
@@ -29,6 +30,7 @@ import numpy as np
 
 from talkgs.face.landmarks import MOUTH68
 from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS, AuTable
+from talkgs.metrics import NotComputed
 
 LMD_REFERENCE_SIZE = 512
 AUE_LOWER = LOWER_AUS  # HM-Talker's lower face, AU09 included
@@ -59,3 +61,41 @@ def aue_per_frame(truth: AuTable, render: AuTable, aus: Sequence[str]) -> np.nda
     columns = [INTENSITY_AUS.index(au) for au in aus]
     difference = truth.intensity[:, columns] - render.intensity[:, columns]
     return (difference**2).sum(axis=1)
+
+
+# Lip motion without weights (the seed papers' Sync-C needs SyncNet's): the mouth opening of each
+# frame is the inner-lip gap (Face Mesh 13–14, 82–87, 312–317, the pairs AU25 reads) over the
+# mouth width (outer corners 61–291), both in the image plane; rendered and ground-truth frames go
+# through the same Face Mesh at the same size, so the two sequences compare.
+INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317))
+MOUTH_CORNERS = (61, 291)
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """``[T]`` inner-lip gap over mouth width of ``[T, 478, 2|3]`` Face Mesh landmarks."""
+    points = np.asarray(landmarks, np.float64)[..., :2]
+    gap = np.mean([np.linalg.norm(points[:, a] - points[:, b], axis=-1)
+                   for a, b in INNER_LIP_PAIRS], axis=0)  # fmt: skip
+    width = np.linalg.norm(points[:, MOUTH_CORNERS[0]] - points[:, MOUTH_CORNERS[1]], axis=-1)
+    return gap / np.maximum(width, 1e-9)
+
+
+def lip_motion(
+    truth: np.ndarray, render: np.ndarray
+) -> tuple[float | NotComputed, float | NotComputed]:
+    """How the rendered mouth opening ``[T]`` follows the recorded one ``[T]``: their Pearson
+    correlation, and the amplitude ratio std(render) / std(truth) (1: opens as far; 0: frozen).
+    Undefined values are :class:`NotComputed` with the reason, never 0."""
+    truth, render = np.asarray(truth, np.float64), np.asarray(render, np.float64)
+    if truth.shape != render.shape or truth.ndim != 1:
+        raise ValueError(f"expected two [T] sequences, got {truth.shape} and {render.shape}")
+    if len(truth) < 3:
+        reason = NotComputed(f"{len(truth)} frames: lip motion needs 3 or more")
+        return reason, reason
+    if truth.std() < 1e-9:
+        reason = NotComputed("the recorded mouth does not move in these frames")
+        return reason, reason
+    amplitude = float(render.std() / truth.std())
+    if render.std() < 1e-12:
+        return NotComputed("the rendered mouth does not move: no correlation"), amplitude
+    return float(np.corrcoef(truth, render)[0, 1]), amplitude
