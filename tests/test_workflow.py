@@ -90,6 +90,20 @@ def test_baselines_join_the_dag_where_they_have_renders(tmp_path: Path) -> None:
     assert "baselines.tg: also the name of a method" in result.stdout + result.stderr
 
 
+def test_a_bad_method_parameter_is_refused_before_any_job_runs(tmp_path: Path) -> None:
+    config = {
+        "identities": {"demo": "results/_demo/demo.mp4"},
+        "methods": {"tg": {"family": "talkinggaussian", "params": {"face_motion_itres": 10}}},
+    }
+    result = snakemake(workdir_with(tmp_path, config), "--cores", "1")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "methods.tg.params: unknown key(s) face_motion_itres for family talkinggaussian" in output
+    )
+    assert not (tmp_path / "results").exists()  # not even the demo video was made
+
+
 def test_bad_identity_name_stops_the_run_with_a_readable_message(tmp_path: Path) -> None:
     result = snakemake(workdir_with(tmp_path, {"identities": {"a/../b": "x.mp4"}}), "-n")
     assert result.returncode != 0

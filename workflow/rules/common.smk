@@ -9,7 +9,7 @@ from snakemake.utils import validate
 from talkgs.baselines import baseline_entries
 from talkgs.config import explain_config_errors
 from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
-from talkgs.train.presets import JOB_SIZES
+from talkgs.train.presets import JOB_SIZES, resolve_method
 
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -26,6 +26,10 @@ ID = IdentityLayout("results/{identity}")
 # The identity whose audio drives a cross-driven render.
 AUDIO_ID = IdentityLayout("results/{audio_identity}")
 METHODS = sorted(config["methods"])
+# Every method entry resolved once, while the DAG is built: a wrong family, preset or params key
+# stops the run here, in one line, instead of inside its first training job.
+for _method in METHODS:
+    resolve_method(_method, config["methods"][_method], config["train"]["preset"])
 CROSS_AUDIO = config["render"]["cross_audio"]
 for _name in CROSS_AUDIO:
     if _name not in config["identities"]:

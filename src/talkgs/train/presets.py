@@ -18,6 +18,7 @@ option in its ``params``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,9 +344,13 @@ def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Met
     overrides = {key: params.pop(key) for key in list(params) if key in preset_fields}
     unknown = set(params) - set(FAMILY_DEFAULTS[family])
     if unknown:
+        known = sorted(preset_fields | set(FAMILY_DEFAULTS[family]))
+        close = [m for key in sorted(unknown) for m in difflib.get_close_matches(key, known, 1)]
         raise TalkgsError(
             f"methods.{name}.params: unknown key(s) {', '.join(sorted(unknown))} for family "
-            f"{family} (preset fields: {', '.join(sorted(preset_fields))}; family options: "
+            f"{family}"
+            + (f" (did you mean {', '.join(close)}?)" if close else "")
+            + f" (preset fields: {', '.join(sorted(preset_fields))}; family options: "
             f"{', '.join(sorted(FAMILY_DEFAULTS[family]))})"
         )
     fuse_trains = params.get("fuse_trains", overrides.get("fuse_trains"))
