@@ -270,9 +270,13 @@ def test_renders_without_a_face_leave_landmark_metrics_uncomputed(
 @pytest.mark.realdata
 def test_lmd_and_aue_of_the_real_clip_ground_truth(real_trainable, tmp_path: Path) -> None:
     means = evaluate_ground_truth(real_trainable, tmp_path, shift=3)
-    assert means["itself"] == {"lmd": 0.0, "aue_l": 0.0, "aue_u": 0.0}
+    assert means["itself"] == {
+        "lmd": 0.0, "aue_l": 0.0, "aue_u": 0.0, "lip_r": pytest.approx(1.0),
+        "lip_amplitude": pytest.approx(1.0),
+    }  # fmt: skip
     assert means["late"]["lmd"] > 1.0
     assert means["late"]["aue_l"] > 0.05 and means["late"]["aue_u"] > 0.0
+    assert means["late"]["lip_r"] < 0.9  # a real speaker three frames out of time
 
 
 # --- LPIPS ------------------------------------------------------------------------------------
