@@ -23,11 +23,12 @@ from talkgs.frames import read_rgb
 from talkgs.media import probe, read_audio, write_video, write_wav
 
 
-def upstream_renders(exported: Path) -> list[np.ndarray]:
+def upstream_renders(folder: Path, digits: int = 0) -> list[np.ndarray]:
     """What an upstream code base trained on the export renders for its test split: here the
-    exported ground truth of each frame that ``transforms_val.json`` lists, in its order."""
-    listing = json.loads((exported / "transforms_val.json").read_text())["frames"]
-    return [read_rgb(exported / "gt_imgs" / f"{frame['img_id']}.jpg") for frame in listing]
+    ground truth of each frame that ``transforms_val.json`` lists, in its order, from an
+    exported data folder (``gt_imgs/<i>.jpg``) or an identity's results (``digits=6``)."""
+    listing = json.loads((folder / "transforms_val.json").read_text())["frames"]
+    return [read_rgb(folder / "gt_imgs" / f"{f['img_id']:0{digits}d}.jpg") for f in listing]
 
 
 def write_folder(folder: Path, frames: list[np.ndarray], first_number: int = 1) -> Path:
@@ -155,7 +156,7 @@ def test_round_trip_tables_mark_baselines_and_compare_with_the_reference(
 
 def test_cross_driven_baseline_gets_the_driving_audio(round_trip: dict, tmp_path: Path) -> None:
     identity = round_trip["identity"]
-    frames = upstream_renders_from_identity(identity)
+    frames = upstream_renders(identity, digits=6)
     own = tmp_path / "own.wav"
     write_wav(own, tone(len(frames) / 25, 16000, 1, beeps=[0.0, 0.1, 0.2]), 16000)
     renders = tmp_path / "cross.mp4"
@@ -180,11 +181,6 @@ def test_cross_driven_baseline_gets_the_driving_audio(round_trip: dict, tmp_path
     assert abs(np.corrcoef(muxed, beeps)[0, 1]) < 0.3
 
 
-def upstream_renders_from_identity(identity: Path) -> list[np.ndarray]:
-    listing = json.loads((identity / "transforms_val.json").read_text())["frames"]
-    return [read_rgb(identity / "gt_imgs" / f"{f['img_id']:06d}.jpg") for f in listing]
-
-
 # --- refused input: one line naming the file, exit status 2, nothing left behind -----------------
 
 
@@ -202,7 +198,7 @@ def test_bad_baseline_input_is_refused_in_one_line(
     problem: str, demo_trainable, tmp_path: Path, capsys
 ) -> None:
     identity = Path(demo_trainable.root)
-    truth = upstream_renders_from_identity(identity)
+    truth = upstream_renders(identity, digits=6)
     renders = {
         "missing": tmp_path / "nowhere.mp4",
         "count": tmp_path / "count",
@@ -242,7 +238,7 @@ def test_a_short_video_is_refused_and_leaves_nothing(
     """An mp4 states its frame count and is refused before anything is decoded; a Matroska file
     does not, so it is refused after decoding, and the frames written so far are removed."""
     identity = Path(demo_trainable.root)
-    truth = upstream_renders_from_identity(identity)
+    truth = upstream_renders(identity, digits=6)
     short = tmp_path / f"short.{container}"
     write_video(
         short, truth[:-2], 25, extra_args=["-f", "matroska" if container == "mkv" else "mp4"]

@@ -200,30 +200,29 @@ class Alignment:
 
     validation_ids: list[int]  # the identity's validation frame ids
     offset: int  # baseline frame j shows validation frame j + offset
+    whose: str  # the identity, for messages
 
     @property
     def expected(self) -> int:
+        """The baseline's frame count: the validation frames less the offset."""
         return len(self.validation_ids) - self.offset
+
+    @property
+    def shown(self) -> list[int]:
+        """The validation frames the baseline shows, in order."""
+        return self.validation_ids[max(self.offset, 0) :]
 
     def target(self, j: int) -> int | None:
         """The frame id baseline frame ``j`` shows, None for frames before the split."""
         position = j + self.offset
         return self.validation_ids[position] if 0 <= position < len(self.validation_ids) else None
 
-    def describe(self, whose: str) -> str:
-        ids = self.validation_ids
-        text = f"the {len(ids)} validation frames {ids[0]}–{ids[-1]} of {whose}"
-        return text + (f", offset {self.offset}" if self.offset else "")
-
-
-def validation_alignment(meta_json: Path, offset: int) -> Alignment:
-    meta = _read_meta(meta_json)
-    ids = list(split(int(meta["frame_count"]))[1])
-    if not ids:
-        raise input_error(meta_json, "the identity has no validation frames")
-    if offset >= len(ids):
-        raise TalkgsError(f"offset {offset} leaves none of the {len(ids)} validation frames")
-    return Alignment(ids, offset)
+    def check_count(self, renders: Renders, count: int) -> None:
+        if count != self.expected:
+            ids = self.validation_ids
+            which = f"the {len(ids)} validation frames {ids[0]}–{ids[-1]} of {self.whose}"
+            which += f", offset {self.offset}" if self.offset else ""
+            raise input_error(renders.path, f"{count} frames, expected {self.expected} ({which})")
 
 
 def _read_meta(meta_json: Path) -> dict[str, Any]:
@@ -233,74 +232,76 @@ def _read_meta(meta_json: Path) -> dict[str, Any]:
         raise input_error(meta_json, f"not an ingest meta.json ({error})") from error
 
 
-def _check_count(renders: Renders, count: int, alignment: Alignment, whose: str) -> None:
-    if count != alignment.expected:
-        raise input_error(
-            renders.path,
-            f"{count} frames, expected {alignment.expected} ({alignment.describe(whose)})",
-        )
+def validation_alignment(meta_json: Path, meta: dict[str, Any], offset: int) -> Alignment:
+    """The validation split of the identity ``meta`` (read from ``meta_json``) and ``offset``."""
+    ids = list(split(int(meta["frame_count"]))[1])
+    if not ids:
+        raise input_error(meta_json, "the identity has no validation frames")
+    if offset >= len(ids):
+        raise TalkgsError(f"offset {offset} leaves none of the {len(ids)} validation frames")
+    return Alignment(ids, offset, Path(meta_json).parent.name)
 
 
-def _resizer(renders: Renders, size: int) -> tuple[Any, str | None]:
-    """A function bringing the baseline's frames to ``size``², and what it did (None: nothing)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A baseline's renders, checked as far as can be before decoding, and how to align them."""
+
+    name: str
+    renders: Renders
+    alignment: Alignment
+    size: int  # the identity's frame size
+    resized: str | None  # what resizing does to the frames (None: nothing)
+
+    def frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(validation frame id, frame at size²)`` of every baseline frame inside the split;
+        the count is checked again after the last frame (a video may not state it)."""
+        width = self.renders.size[0]
+        interpolation = cv2.INTER_AREA if width > self.size else cv2.INTER_CUBIC
+        count = 0
+        for j, frame in enumerate(self.renders.frames()):
+            count += 1
+            target = self.alignment.target(j)
+            if target is not None:
+                if self.resized:
+                    frame = cv2.resize(frame, (self.size, self.size), interpolation=interpolation)
+                yield target, frame
+        self.alignment.check_count(self.renders, count)
+
+    def summary(self) -> dict[str, Any]:
+        shown = self.alignment.shown
+        return {
+            "kind": "baseline",
+            "baseline": self.name,
+            "renders": str(self.renders.path),
+            "format": self.renders.kind,
+            "source_size": list(self.renders.size),
+            "source_fps": self.renders.fps,
+            "resized": self.resized,
+            "offset": self.alignment.offset,
+            "frames": len(shown),
+            "first_frame": shown[0],
+            "resolution": self.size,
+            "fps": None,  # an external code base's speed is not measured here
+            "model": f"external renders: {self.renders.path}",
+        }
+
+
+def prepare(name: str, renders_path: Path, size: int, alignment: Alignment) -> Prepared:
+    """Open the renders and refuse what can be refused before decoding: a count the container
+    or folder states, and frames that are not square (square ones are resized to ``size``²)."""
+    renders = open_renders(renders_path)
+    known = len(renders.images) if renders.kind == "images" else renders.expected_count
+    if known is not None:
+        alignment.check_count(renders, known)
     width, height = renders.size
     if width != height:
         raise input_error(
             renders.path,
             f"frames are {width}×{height}, not square: render the exported {size}×{size} crop",
         )
-    if width == size:
-        return (lambda frame: frame), None
-    interpolation = cv2.INTER_AREA if width > size else cv2.INTER_CUBIC
-    name = "INTER_AREA" if width > size else "INTER_CUBIC"
-
-    def resize(frame: np.ndarray) -> np.ndarray:
-        return cv2.resize(frame, (size, size), interpolation=interpolation)
-
-    return resize, f"resized from {width}×{height} to {size}×{size} ({name})"
-
-
-def aligned_frames(
-    renders: Renders, alignment: Alignment, size: int, whose: str
-) -> Iterator[tuple[int, np.ndarray]]:
-    """``(validation frame id, frame at size²)`` of every baseline frame inside the split; the
-    count is checked up front where it is known (before anything is decoded or written) and
-    after the last frame in any case."""
-    known = len(renders.images) if renders.kind == "images" else renders.expected_count
-    if known is not None:
-        _check_count(renders, known, alignment, whose)
-    resize, _ = _resizer(renders, size)
-    return _decoded(renders, alignment, resize, whose)
-
-
-def _decoded(
-    renders: Renders, alignment: Alignment, resize: Any, whose: str
-) -> Iterator[tuple[int, np.ndarray]]:
-    count = 0
-    for j, frame in enumerate(renders.frames()):
-        count += 1
-        target = alignment.target(j)
-        if target is not None:
-            yield target, resize(frame)
-    _check_count(renders, count, alignment, whose)
-
-
-def summary_of(name: str, renders: Renders, alignment: Alignment, size: int) -> dict[str, Any]:
-    return {
-        "kind": "baseline",
-        "baseline": name,
-        "renders": str(renders.path),
-        "format": renders.kind,
-        "source_size": list(renders.size),
-        "source_fps": renders.fps,
-        "resized": _resizer(renders, size)[1],
-        "offset": alignment.offset,
-        "frames": len(alignment.validation_ids) - max(alignment.offset, 0),
-        "first_frame": alignment.target(max(-alignment.offset, 0)),
-        "resolution": size,
-        "fps": None,  # an external code base's speed is not measured here
-        "model": f"external renders: {renders.path}",
-    }
+    how = "INTER_AREA" if width > size else "INTER_CUBIC"
+    resized = None if width == size else f"resized from {width}×{height} to {size}×{size} ({how})"
+    return Prepared(name, renders, alignment, size, resized)
 
 
 def ingest(
@@ -310,21 +311,20 @@ def ingest(
     """A baseline's renders of the validation frames → ``frames_out/NNNNNN.png`` at the
     identity's frame size, and ``summary_out``."""
     meta = _read_meta(meta_json)
-    size = int(meta["size"])
-    whose = Path(meta_json).parent.name
-    alignment = validation_alignment(meta_json, offset)
-    renders = open_renders(renders_path)
-    summary = summary_of(name, renders, alignment, size)
+    alignment = validation_alignment(meta_json, meta, offset)
+    prepared = prepare(name, renders_path, int(meta["size"]), alignment)
+    summary = prepared.summary()
     with StagedOutputs(frames_out, summary_out) as staged:
         folder = staged[frames_out]
         folder.mkdir()
-        frames = aligned_frames(renders, alignment, size, whose)
-        for target, frame in progress(frames, f"baseline {name}", total=alignment.expected):
+        for target, frame in progress(
+            prepared.frames(), f"baseline {name}", total=len(alignment.shown)
+        ):
             write_png(folder / f"{target:06d}.png", frame)
         write_json(staged[summary_out], summary)
     log.info(
-        "baseline %s: %d frames of %s from %s%s", name, summary["frames"], whose, renders_path,
-        f" ({summary['resized']})" if summary["resized"] else "",
+        "baseline %s: %d frames of %s from %s%s", name, summary["frames"], alignment.whose,
+        renders_path, f" ({summary['resized']})" if summary["resized"] else "",
     )  # fmt: skip
     return summary
 
@@ -337,16 +337,14 @@ def ingest_cross(
     an mp4 at the identity's frame size with that audio muxed in (the mp4's own is dropped),
     as talkgs' cross-driven renders are."""
     size = int(_read_meta(meta_json)["size"])
-    driver = Path(driver_meta_json).parent.name
-    alignment = validation_alignment(driver_meta_json, offset)
-    renders = open_renders(renders_path)
-    summary = summary_of(name, renders, alignment, size)
-    frames = (frame for _, frame in aligned_frames(renders, alignment, size, driver))
+    alignment = validation_alignment(driver_meta_json, _read_meta(driver_meta_json), offset)
+    prepared = prepare(name, renders_path, size, alignment)
+    shown = alignment.shown
     with StagedOutputs(video_out) as staged, tempfile.TemporaryDirectory() as temp:
         wav = Path(temp) / "driver.wav"
-        first = alignment.validation_ids[max(alignment.offset, 0)]
-        audio_segment(driver_audio, first, summary["frames"], wav)
+        audio_segment(driver_audio, shown[0], len(shown), wav)
+        frames = (frame for _, frame in prepared.frames())
         write_video(staged[video_out], frames, 25, audio=wav, extra_args=["-f", "mp4"])
     log.info("baseline %s: cross-driven by %s's validation audio, %d frames from %s",
-             name, driver, summary["frames"], renders_path)  # fmt: skip
-    return summary
+             name, alignment.whose, len(shown), renders_path)  # fmt: skip
+    return prepared.summary()

@@ -681,9 +681,9 @@ def render_paired(
     )  # fmt: skip
 
 
-def mark_resolutions(documents: list[dict[str, Any]], rows: list[Row]) -> list[int]:
+def mark_resolutions(documents: list[dict[str, Any]], rows: list[Row]) -> None:
     """Give each measured row its resolution, shown in its name when the documents were
-    measured at more than one (a 128² render and a 512² one do not compare); returns them."""
+    measured at more than one (a 128² render and a 512² one do not compare)."""
     per_method: dict[str, set[int]] = {}
     for doc in documents:
         if doc.get("resolution") is not None:
@@ -698,7 +698,6 @@ def mark_resolutions(documents: list[dict[str, Any]], rows: list[Row]) -> list[i
             "tables: metrics measured at %s px: the rows do not compare; each shows its own",
             ", ".join(map(str, every)),
         )
-    return every
 
 
 @dataclass(frozen=True)
