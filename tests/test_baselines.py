@@ -18,6 +18,7 @@ import yaml
 from conftest import REPO, tone
 from talkgs import baselines, evaluate, export, tables
 from talkgs.cli import main
+from talkgs.config import baseline_entries
 from talkgs.errors import TalkgsError
 from talkgs.frames import read_rgb
 from talkgs.media import probe, read_audio, write_video, write_wav
@@ -255,7 +256,7 @@ def test_a_short_video_is_refused_and_leaves_nothing(
 
 def test_baseline_entries_resolve_paths_and_refuse_mistakes() -> None:
     ids, methods = ["alice", "bob"], ["tg"]
-    entries = baselines.baseline_entries(
+    entries = baseline_entries(
         {
             "ernerf": "renders/{identity}/test.mp4",
             "synctalk": {
@@ -280,7 +281,7 @@ def test_baseline_entries_resolve_paths_and_refuse_mistakes() -> None:
         ({"b": {"renders": "{identity}", "cross": {"carol": "x"}}}, "'carol' is not an identity"),
     ):
         with pytest.raises(TalkgsError, match=message.replace("{", r"\{").replace("}", r"\}")):
-            baselines.baseline_entries(config, ids, methods)
+            baseline_entries(config, ids, methods)
 
 
 def test_schema_lists_the_tables_metrics_of_the_code() -> None:

@@ -6,9 +6,13 @@ command, `snakemake --profile slurm` from the repository root, with these additi
 `--directory` (a private working directory, so the user's results/ is never touched),
 `--until matting pose` (the stages through the head pose; training has its own tests), status
 polling every second (the profile's 10 s, growing by 10 s per idle check, suit a busy cluster,
-not one that answers at once) and `--max-threads 1`: the test node has 2 CPUs, and 1-CPU jobs
-let two identities' jobs run at the same time. The local runs compared against use the same
-thread limit.
+not one that answers at once) and `--max-threads 1 --cores 1`: the test node has 2 CPUs, and
+1-CPU jobs let two identities' jobs run at the same time (`--cores` is the width the profile's
+job groups are sized to). The local runs compared against use the same thread limit.
+
+The profile groups jobs (Snakemake job groups): an identity's preprocessing is one SLURM job,
+and with TALKGS_GPU_CHAIN=1 an identity × method's training, render and evaluation is one GPU
+job. A group job's SLURM comment names the group and its rules, not the wildcards.
 
 "SLURM's own record" is the job completion log that slurmctld writes (JobCompType=
 jobcomp/filetxt: job id, name, state, start and end) joined with the comment that the Snakemake
@@ -50,6 +54,8 @@ FAST_POLLING = (
     "1",
 )
 ONE_CPU = ("--max-threads", "1")
+# Group jobs are sized for jobs in series that each fit in --cores (slurm/config.yaml).
+GROUP_WIDTH = ("--cores", "1")
 # The stages tested here: preprocessing up to the pose (training has its own, longer tests).
 UNTIL = ("--until", "matting", "pose")
 POSE_OUTPUTS = {
@@ -59,9 +65,16 @@ POSE_OUTPUTS = {
     "pose_quality.json",
     "pose.png",
 }
-PROFILE_VARIABLES = {"SBATCH_PARTITION", "SBATCH_ACCOUNT", "TALKGS_GPU_PARTITION"}
+PROFILE_VARIABLES = {
+    "SBATCH_PARTITION",
+    "SBATCH_ACCOUNT",
+    "TALKGS_GPU_PARTITION",
+    "TALKGS_GPU_CHAIN",
+}
 # The target rule only collects inputs: Snakemake finishes it itself, nothing is submitted.
 TARGET_RULES = {"all"}
+# The profile's job groups (slurm/config.yaml).
+GROUPS = ("preprocess", "gpu_chain")
 
 
 def cluster_unavailable() -> str | None:
@@ -107,11 +120,18 @@ def cluster_env() -> Iterator[dict[str, str]]:
 @dataclass(frozen=True)
 class SlurmJob:
     job_id: int
-    rule: str
+    rule: str  # a group job: "<group>_<its rules joined by '_'>" (cut off after a few)
     wildcards: str  # its values joined by "_": "alice", "alice_hm" (identity_method); "": none
     state: str
     start: datetime
     end: datetime
+    cpus: int  # what the job was given (ProcCnt), its memory (TRES mem) and time limit
+    memory_mb: int
+    minutes: int
+
+    @property
+    def group(self) -> str | None:
+        return next((g for g in GROUPS if self.rule.startswith(f"{g}_")), None)
 
 
 @dataclass
@@ -138,7 +158,16 @@ def snakemake_args(workdir: Path) -> list[str]:
 
 def slurm_command(workdir: Path, *args: str, until: tuple[str, ...] = UNTIL) -> list[str]:
     """`snakemake --profile slurm` working in ``workdir`` (see the module docstring)."""
-    return [*snakemake_args(workdir), "--profile", "slurm", *FAST_POLLING, *ONE_CPU, *until, *args]
+    return [
+        *snakemake_args(workdir),
+        "--profile",
+        "slurm",
+        *FAST_POLLING,
+        *ONE_CPU,
+        *GROUP_WIDTH,
+        *until,
+        *args,
+    ]
 
 
 def finished_run(env: dict[str, str], result: subprocess.CompletedProcess[str]) -> Run:
@@ -175,6 +204,7 @@ class PlannedJob:
     identity: str  # "" for a rule without wildcards
     resources: dict[str, str]
     method: str = ""  # "" for a job of no method
+    group: str = ""  # the job group it is submitted in, "" for none
 
 
 def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
@@ -190,10 +220,22 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs: list[PlannedJob] = []
-    for block in re.split(r"^(?=(?:local)?rule \w+:$)", result.stdout + result.stderr, flags=re.M):
-        header = re.match(r"(local)?rule (\w+):", block)
-        if header is None or header.group(2) in TARGET_RULES:
+    group = ""
+    # A group job is listed as "Group job <name> …" followed by its jobs, indented four spaces.
+    blocks = re.split(
+        r"^(?=(?:    )?(?:local)?rule \w+:$|\[.*\] Group job )",
+        result.stdout + result.stderr,
+        flags=re.M,
+    )
+    for block in blocks:
+        found = re.match(r"\[.*\] Group job (\w+)", block)
+        if found:
+            group = found.group(1)
             continue
+        header = re.match(r"( *)(local)?rule (\w+):", block)
+        if header is None or header.group(3) in TARGET_RULES:
+            continue
+        in_group = group if header.group(1) else ""
         fields = dict(re.findall(r"^ +(wildcards|resources): (.*)$", block, flags=re.M))
         wildcards = dict(
             item.split("=", 1) for item in fields.get("wildcards", "").split(", ") if item
@@ -203,10 +245,11 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
         )
         jobs.append(
             PlannedJob(
-                header.group(2),
+                header.group(3),
                 wildcards.get("identity", ""),
                 resources,
                 wildcards.get("method", ""),
+                in_group,
             )
         )
     return jobs
@@ -242,6 +285,9 @@ def slurm_record(env: dict[str, str], job_name: str) -> list[SlurmJob]:
                 fields["JobState"],
                 datetime.fromisoformat(fields["StartTime"]),
                 datetime.fromisoformat(fields["EndTime"]),
+                int(fields["ProcCnt"]),
+                int(re.search(r"mem=(\d+)M", fields["Tres"]).group(1)),
+                int(fields["TimeLimit"]),
             )
         )
     return sorted(jobs, key=lambda job: job.job_id)
@@ -275,6 +321,7 @@ def workdir(path: Path, identities: dict[str, Path]) -> Path:
 class Shared:
     work: Path  # the cluster run's working directory
     planned: Counter[tuple[str, str]]
+    plan: list[PlannedJob]
     first: Run
     solo: dict[str, Path]  # identity → working directory of its own local run
     videos: dict[str, Path]
@@ -296,7 +343,8 @@ def shared(cluster_env, videos, tmp_path_factory: pytest.TempPathFactory) -> Sha
     root = tmp_path_factory.mktemp("cluster")
     work = workdir(root / "cluster", videos)
     solo = {name: workdir(root / f"local_{name}", {name: v}) for name, v in videos.items()}
-    planned = planned_jobs(cluster_env, work)
+    plan = dry_run(cluster_env, work, *UNTIL)
+    planned = Counter((job.rule, job.identity) for job in plan)
     # The local runs share the CPUs with the cluster jobs; most of a cluster run's time is
     # submission and polling, so running them side by side saves minutes.
     local = [local_run(path) for path in solo.values()]
@@ -304,18 +352,29 @@ def shared(cluster_env, videos, tmp_path_factory: pytest.TempPathFactory) -> Sha
     for process in local:
         output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
         assert process.returncode == 0, output[-3000:]
-    return Shared(work, planned, first.done(), solo, videos)
+    return Shared(work, planned, plan, first.done(), solo, videos)
 
 
-def test_every_job_went_through_sbatch_and_slurm_recorded_it(cluster_env, shared: Shared) -> None:
+def test_each_identitys_preprocessing_is_one_slurm_job(cluster_env, shared: Shared) -> None:
     run = shared.first
-    # Snakemake's plan: every preprocessing stage of both identities.
+    # Snakemake's plan: every preprocessing stage of both identities, all in the group.
     for rule in ("ingest", "landmarks", "parsing", "matting", "pose"):
         assert shared.planned[rule, "alice"] == 1 and shared.planned[rule, "bob"] == 1
-    recorded = Counter((job.rule, job.wildcards) for job in run.jobs)
-    assert recorded == shared.planned
+    assert {job.group for job in shared.plan} == {"preprocess"}
+    # SLURM's record: one job per identity where ungrouped there would be one per stage (10).
+    assert len(shared.plan) == 10
+    assert len(run.jobs) == 2, [(job.rule, job.wildcards) for job in run.jobs]
+    assert {job.group for job in run.jobs} == {"preprocess"}
     assert {job.state for job in run.jobs} == {"COMPLETED"}
     assert {job.job_id for job in run.jobs} == run.submitted_ids()
+    # Sized as its stages in series (slurm/config.yaml): the largest memory, not the sum, and
+    # the sum of the runtimes.
+    sizes = {(job.rule, job.identity): job.resources for job in shared.plan}
+    for job in run.jobs:
+        stages = [sizes[rule, identity] for rule, identity in sizes if identity == "alice"]
+        assert job.memory_mb == max(int(size["mem_mb"]) for size in stages)
+        assert job.minutes == sum(int(size["runtime"]) for size in stages)
+        assert job.cpus == 1
     # sacct is installed but fails (no accounting database): squeue polling is what worked.
     sacct = subprocess.run(["sacct", "-X", "-n"], env=cluster_env, capture_output=True, text=True)
     assert sacct.returncode != 0, sacct.stdout
@@ -336,14 +395,10 @@ def test_a_second_run_schedules_no_job(cluster_env, shared: Shared) -> None:
 
 
 def test_two_identities_ran_in_parallel_each_in_its_own_folders(shared: Shared) -> None:
-    jobs = shared.first.jobs
-    overlapping = [
-        (a, b)
-        for a in jobs
-        for b in jobs
-        if a.wildcards == "alice" and b.wildcards == "bob" and a.start < b.end and b.start < a.end
-    ]
-    assert overlapping, [(j.rule, j.wildcards, j.start, j.end) for j in jobs]
+    # One group job per identity (test_each_identitys_preprocessing_is_one_slurm_job): the two
+    # ran at the same time.
+    first, second = shared.first.jobs
+    assert first.start < second.end and second.start < first.end, shared.first.jobs
     # Everything written is in one identity's folders (and each identity's files are those of
     # a run of it alone: test_outputs_equal_those_of_local_runs_of_each_identity_alone).
     for folder in ("results", "logs", "benchmarks"):
@@ -361,10 +416,10 @@ class PoseRerun:
 def pose_rerun(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFactory):
     """A copy of the shared run with a new pose.fov_deg, run again through the profile.
 
-    bob's pose job gets 100 MB on its first attempt: more than it uses, so SLURM kills it, as a
+    bob's pose job gets 100 MB on its first attempt: less than it uses, so SLURM kills it, as a
     cluster kills any job over its --mem; the profile's retries resubmit it with enough. (This
-    --set-resources replaces the profile's per-rule table for this run; resources are no rerun
-    trigger, so which jobs rerun is unaffected.)
+    --set-resources replaces the profile's per-rule table for this run, which has no entry for
+    the preprocessing rules; resources are no rerun trigger, so which jobs rerun is unaffected.)
     """
     work = tmp_path_factory.mktemp("pose") / "work"
     shutil.copytree(shared.work, work, symlinks=True)
@@ -378,10 +433,9 @@ def pose_rerun(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFac
 def test_changed_pose_parameter_reruns_only_the_pose_jobs(
     shared: Shared, pose_rerun: PoseRerun
 ) -> None:
-    assert {(job.rule, job.wildcards) for job in pose_rerun.run.jobs} == {
-        ("pose", "alice"),
-        ("pose", "bob"),
-    }
+    # Each identity's group job holds only what reruns: its pose job.
+    completed = [job for job in pose_rerun.run.jobs if job.state == "COMPLETED"]
+    assert [job.rule for job in completed] == ["preprocess_pose", "preprocess_pose"]
     for name in shared.videos:
         changed = differing(shared.work / "results" / name, pose_rerun.work / "results" / name)
         assert "pose.npz" in changed and set(changed) <= POSE_OUTPUTS, changed
@@ -398,17 +452,16 @@ def test_changed_source_video_reruns_only_that_identity(
 
 
 def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) -> None:
-    attempts = {
-        name: [job for job in pose_rerun.run.jobs if job.wildcards == name]
-        for name in ("alice", "bob")
-    }
-    assert [job.state for job in attempts["alice"]] == ["COMPLETED"]
-    assert [job.state for job in attempts["bob"]] == ["FAILED", "COMPLETED"]
-    # The plugin keeps the SLURM log of a failed job; slurmstepd wrote why it killed it.
-    failed = (
-        pose_rerun.work / f".snakemake/slurm_logs/rule_pose/bob/{attempts['bob'][0].job_id}.log"
-    )
-    assert "exceeded memory limit" in failed.read_text()
+    jobs = pose_rerun.run.jobs
+    assert sorted(job.state for job in jobs) == ["COMPLETED", "COMPLETED", "FAILED"]
+    (failed,) = [job for job in jobs if job.state == "FAILED"]
+    assert failed.memory_mb == 100
+    assert {job.memory_mb for job in jobs if job.state == "COMPLETED"} == {8000}
+    # The plugin keeps the SLURM log of a failed job: it was bob's, and slurmstepd wrote why it
+    # killed it.
+    log = pose_rerun.work / f".snakemake/slurm_logs/group_preprocess_pose/{failed.job_id}.log"
+    assert "exceeded memory limit" in log.read_text()
+    assert "results/bob/pose.npz" in log.read_text()
     assert (pose_rerun.work / "results/bob/pose.npz").is_file()
 
 
@@ -421,16 +474,16 @@ TRAINING_METHODS = {
     "hm": {"family": "hmtalker", "params": {"face_motion_iters": 300, "checkpoint_every": 10}},
 }
 METHOD_RULES = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
-FEATURE_RULES = ("au", "audio_features")
-# Snakemake runs these itself (localrules): the tiny feature stages and the gathering ones.
-LOCAL_FEATURE_RULES = ("neutral", "eyes")
+# Snakemake runs these itself (localrules): the gathering ones.
 LOCAL_RULES = ("tables", "runtimes")
+# The profile's option: one GPU job per identity × method.
+GPU_CHAIN = {"TALKGS_GPU_CHAIN": "1"}
 
 
 @dataclass
 class Training:
     work: Path
-    cancelled: Run  # the first run, during which hm's train_face job was cancelled
+    cancelled: Run  # the first run, during which hm's GPU job was cancelled in its face stage
     cancelled_job: int
     checkpoint_iteration: int  # where hm's face checkpoint stood when the job was cancelled
     resumed: Run  # the user's rerun
@@ -446,28 +499,32 @@ def training_config(work: Path, video: Path, methods: dict) -> None:
     (work / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def running_job(env: dict[str, str], comment: str) -> int | None:
-    """The id of the running job whose comment is ``comment``, if any."""
-    queue = subprocess.run(
-        ["squeue", "-h", "--states=RUNNING", "-o", "%i|%k"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for line in queue.stdout.splitlines():
-        job_id, _, job_comment = line.partition("|")
-        if job_comment == comment:
-            return int(job_id)
+def slurm_job_running(command: str) -> int | None:
+    """The SLURM job in which a process whose command line contains ``command`` runs, if any.
+    The test node is this machine, so the process and its SLURM_JOB_ID are visible in /proc (a
+    group job's comment names no wildcards, so squeue cannot tell two methods' jobs apart)."""
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            line = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if command not in line:
+                continue
+            environment = (process / "environ").read_bytes().split(b"\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        for item in environment:
+            if item.startswith(b"SLURM_JOB_ID="):
+                return int(item.split(b"=", 1)[1])
     return None
 
 
 @pytest.fixture(scope="module")
 def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFactory) -> Training:
     """alice's preprocessing from the shared run, then features and two methods through the
-    profile; hm's train_face is cancelled with scancel once it has checkpointed (the run has
-    --retries 0, so it ends failed, as a user would see it); the user's rerun; then a dry run
-    after tg's parameters changed."""
+    profile with TALKGS_GPU_CHAIN=1; hm's GPU job is cancelled with scancel once its face stage
+    has checkpointed (the run has --retries 0, so it ends failed, as a user would see it); the
+    user's rerun; then a dry run after tg's parameters changed."""
     import torch
 
     work = tmp_path_factory.mktemp("training") / "work"
@@ -476,10 +533,11 @@ def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFacto
     (work / "resources").symlink_to(REPO / "resources")
     training_config(work, shared.videos["alice"], TRAINING_METHODS)
     checkpoint = work / "results/alice/methods/hm/checkpoints/face.pt"
+    env = {**cluster_env, **GPU_CHAIN}
     process = subprocess.Popen(
         slurm_command(work, "--retries", "0", until=()),
         cwd=REPO,
-        env=cluster_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -487,19 +545,19 @@ def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFacto
     cancelled_job = None
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while cancelled_job is None and process.poll() is None and time.monotonic() < deadline:
-        job = running_job(cluster_env, "rule_train_face_wildcards_alice_hm")
+        job = slurm_job_running("--stage face --identity-root results/alice --method hm ")
         if job is not None and checkpoint.exists():
             subprocess.run(["scancel", str(job)], env=cluster_env, check=True)
             cancelled_job = job
         time.sleep(0.2)
     stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     cancelled = finished_run(
-        cluster_env, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        env, subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     )
     assert cancelled_job is not None, cancelled.log[-4000:]
     checkpoint_iteration = torch.load(checkpoint, weights_only=True)["iteration"]
 
-    resumed = slurm_run(cluster_env, work, until=()).done()
+    resumed = slurm_run(env, work, until=()).done()
     # tg's training parameter changed: what the profile would run now (a dry run: the jobs
     # themselves are those that ran above; which of them rerun is Snakemake's decision).
     changed_config = work / "changed.yaml"
@@ -508,33 +566,46 @@ def training(cluster_env, shared: Shared, tmp_path_factory: pytest.TempPathFacto
             {"methods": {"tg": {"family": "talkinggaussian", "params": {"mouth_motion_iters": 20}}}}
         )
     )
-    changed = dry_run(cluster_env, work, "--configfile", str(changed_config))
+    changed = dry_run(env, work, "--configfile", str(changed_config))
     return Training(work, cancelled, cancelled_job, checkpoint_iteration, resumed, changed)
 
 
 def test_cancelled_training_job_resumes_from_its_checkpoint_on_rerun(training: Training) -> None:
     first = {job.job_id: job for job in training.cancelled.jobs}
-    assert first[training.cancelled_job].rule == "train_face"
+    assert first[training.cancelled_job].group == "gpu_chain"
     assert first[training.cancelled_job].state == "CANCELLED"
     assert training.cancelled.result.returncode != 0  # the run says it did not finish
-    # Everything else of the first run finished: the features and all of tg.
-    done = {(job.rule, job.wildcards) for job in first.values() if job.state == "COMPLETED"}
-    assert set(FEATURE_RULES) <= {rule for rule, wildcards in done if wildcards.startswith("alice")}
-    for rule in LOCAL_FEATURE_RULES:
-        assert re.search(rf"^localrule {rule}:$", training.cancelled.log, flags=re.M), rule
-    assert {(rule, "alice_tg") for rule in METHOD_RULES} <= done
+    # SLURM's record of the first run: alice's features as one CPU job (the rest of her
+    # preprocessing came from the shared run) and one GPU job per method: tg's finished.
+    assert sorted((job.group, job.state) for job in first.values()) == [
+        ("gpu_chain", "CANCELLED"),
+        ("gpu_chain", "COMPLETED"),
+        ("preprocess", "COMPLETED"),
+    ]
+    assert (training.work / "results/alice/metrics/tg.json").is_file()
     assert training.checkpoint_iteration > 0
-    # The rerun submits what is left of hm, and its face stage starts from the checkpoint.
-    rerun = Counter((job.rule, job.wildcards) for job in training.resumed.jobs)
-    assert rerun == Counter(
-        (rule, "alice_hm") for rule in ("train_face", "train_fuse", "render", "evaluate")
-    )
-    assert {job.state for job in training.resumed.jobs} == {"COMPLETED"}
+    # The rerun submits what is left of hm as one GPU job, and its face stage starts from the
+    # checkpoint.
+    assert [(job.group, job.state) for job in training.resumed.jobs] == [("gpu_chain", "COMPLETED")]
     summary = json.loads((training.work / "results/alice/methods/hm/face.json").read_text())
     assert summary["resumed_from"] >= training.checkpoint_iteration
     entry = TRAINING_METHODS["hm"]["params"]
     assert summary["iterations"] == PRESETS["tiny"].face_static_iters + entry["face_motion_iters"]
     assert (training.work / "results/alice/metrics/hm.json").is_file()
+
+
+def test_gpu_chain_is_sized_as_its_stages_in_series(training: Training) -> None:
+    tg = next(
+        job
+        for job in training.cancelled.jobs
+        if job.state == "COMPLETED" and job.group == "gpu_chain"
+    )
+    stages = [job for job in training.changed if job.method == "tg"]
+    assert sorted(job.rule for job in stages) == sorted(METHOD_RULES)
+    assert {job.group for job in stages} == {"gpu_chain"}
+    assert tg.memory_mb == max(int(job.resources["mem_mb"]) for job in stages)
+    assert tg.minutes == sum(int(job.resources["runtime"]) for job in stages)
+    assert tg.cpus == 1
 
 
 def test_changed_method_parameter_reruns_only_that_method(training: Training) -> None:
@@ -566,6 +637,14 @@ def test_profile_takes_partition_and_account_from_the_environment(tmp_path: Path
     assert jobs["train_face"]["slurm_partition"] == "gpu"
     assert jobs["train_face"]["slurm_account"] == "lab"
     assert jobs["train_face"]["gpu"] == "1"
+    assert jobs["evaluate"]["slurm_partition"] == "all"
+    # In one GPU job per identity × method, evaluate runs on the GPU partition with the rest
+    # (a group's jobs must agree on the partition).
+    chained = {job.rule: job for job in dry_run({**env, **GPU_CHAIN}, work)}
+    for rule in METHOD_RULES:
+        assert chained[rule].group == "gpu_chain"
+        assert chained[rule].resources["slurm_partition"] == "gpu"
+    assert chained["ingest"].group == "preprocess"
 
 
 def test_gpu_jobs_are_sized_by_the_methods_preset(tmp_path: Path) -> None:
@@ -601,6 +680,9 @@ def test_profile_without_environment_leaves_partition_and_account_to_slurm() -> 
         os.environ.update(env)
     settings = profile["default-resources"] + profile["set-resources"]
     assert not [item for item in settings if "slurm_partition" in item or "slurm_account" in item]
+    # Job sizes have one home, the rules: the profile adds the GPU and nothing else per rule.
+    assert {item.split(":")[1].split("=")[0] for item in profile["set-resources"]} == {"gpu"}
+    assert "groups" in profile and "train_face=gpu_chain" not in profile["groups"]
     assert "train_face:gpu=1" in profile["set-resources"]
     # GPU jobs' memory and runtime come from the rules (by preset), not from the profile.
     assert not [item for item in profile["set-resources"] if item.startswith("train_face:mem")]

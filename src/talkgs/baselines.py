@@ -30,7 +30,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,72 +50,6 @@ log = logging.getLogger("talkgs.baselines")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last run of digits in a file name
-
-
-@dataclass(frozen=True)
-class BaselineEntry:
-    """One entry of ``baselines:`` in config.yaml: where the renders of each identity are.
-
-    ``renders`` (and each value of ``cross``) is a path pattern with ``{identity}`` or a map
-    identity → path; an identity the map leaves out is not evaluated for that baseline (its
-    table cells say over how many identities they were taken).
-    """
-
-    name: str
-    renders: str | dict[str, str]
-    offset: int = 0
-    cross: dict[str, str | dict[str, str]] = field(default_factory=dict)  # audio identity → …
-
-    def renders_of(self, identity: str) -> str | None:
-        return _path_for(self.renders, identity)
-
-    def cross_of(self, identity: str, audio_identity: str) -> str | None:
-        where = self.cross.get(audio_identity)
-        if where is None or audio_identity == identity:
-            return None
-        return _path_for(where, identity)
-
-    def cross_audios(self, identity: str) -> list[str]:
-        return [a for a in sorted(self.cross) if self.cross_of(identity, a) is not None]
-
-
-def _path_for(where: str | dict[str, str], identity: str) -> str | None:
-    if isinstance(where, dict):
-        return where.get(identity)
-    return where.replace("{identity}", identity)
-
-
-def baseline_entries(
-    config: dict[str, Any], identities: list[str], methods: list[str]
-) -> dict[str, BaselineEntry]:
-    """``baselines:`` of config.yaml (already schema-checked) as entries, with the checks a
-    schema cannot make; a problem is one line naming the key."""
-    entries = {}
-    for name, value in sorted(config.items()):
-        key = f"config.yaml: baselines.{name}"
-        if name in methods:
-            raise TalkgsError(f"{key}: also the name of a method; give the baseline another name")
-        if isinstance(value, str):
-            value = {"renders": value}
-        wheres = {"renders": value["renders"]}
-        wheres |= {f"cross.{a}": w for a, w in (value.get("cross") or {}).items()}
-        for audio in value.get("cross") or {}:
-            if audio not in identities:
-                raise TalkgsError(f"{key}.cross: {audio!r} is not an identity")
-        for part, where in wheres.items():
-            if isinstance(where, dict):
-                unknown = sorted(set(where) - set(identities))
-                if unknown:
-                    raise TalkgsError(f"{key}.{part}: {unknown[0]!r} is not an identity")
-            elif "{identity}" not in where and len(identities) > 1:
-                raise TalkgsError(
-                    f"{key}.{part}: {where!r} has no {{identity}}, so every identity would read "
-                    "the same renders; use a pattern with {identity} or a map identity → path"
-                )
-        entries[name] = BaselineEntry(
-            name, value["renders"], int(value.get("offset", 0)), dict(value.get("cross") or {})
-        )
-    return entries
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ rule baseline:
     conda:
         "../../envs/evaluate.yaml"
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     shell:
         "talkgs baseline --name {wildcards.baseline} --renders {input.renders}"
         " --meta {input.meta} --offset {params.offset} --frames {output.frames}"
@@ -40,8 +40,8 @@ rule baseline_cross:
     conda:
         "../../envs/evaluate.yaml"
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     shell:
         "talkgs baseline --name {wildcards.baseline} --renders {input.renders}"
         " --meta {input.meta} --offset {params.offset} --driver-meta {input.driver_meta}"

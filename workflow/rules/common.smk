@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from talkgs.baselines import baseline_entries
+from talkgs.config import baseline_entries
 from talkgs.config import explain_config_errors
 from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
 from talkgs.train.presets import JOB_SIZES, resolve_method
@@ -78,12 +78,15 @@ def au_source_arguments(wildcards, input):
     )
 
 
-def identity_root(wildcards):
-    return f"results/{wildcards.identity}"
+def identity_root(wildcards, input):
+    """--identity-root: the folder of the identity's declared audio.wav, so that it is wherever
+    the inputs are (a storage plugin may put them elsewhere than results/)."""
+    return str(Path(input.audio).parent)
 
 
-def audio_identity_root(wildcards):
-    return f"results/{wildcards.audio_identity}"
+def audio_identity_root(wildcards, input):
+    """--cross-audio: the folder of the driving identity's declared audio.wav."""
+    return str(Path(input.cross_audio).parent)
 
 
 def method_entry(method):
@@ -91,47 +94,72 @@ def method_entry(method):
     return config["methods"][method]
 
 
-def job_size(wildcards):
-    """Memory and runtime of the method's training and render jobs, by its preset."""
-    entry = method_entry(wildcards.method)
-    return JOB_SIZES[entry.get("preset", config["train"]["preset"])]
-
-
 def method_audio_features(method):
     params = method_entry(method).get("params") or {}
     return params.get("audio_features", "mel")
 
 
-def runtime_options(wildcards):
-    """Device, frame placement and the paper-on-CPU opt-in for training and render jobs."""
-    train = config["train"]
-    options = f"--device {train['device']} --frames-in {train['frames']}"
-    return options + (" --allow-paper-on-cpu" if train["allow_paper_on_cpu"] else "")
+# Per method, computed once: its entry as compact JSON (a Snakemake param, so editing the entry
+# reruns that method's jobs and no other), the audio features it trains on, and its job sizes by
+# preset (talkgs.train.presets.JOB_SIZES).
+METHOD_JSON = {
+    m: json.dumps(method_entry(m), sort_keys=True, separators=(",", ":")) for m in METHODS
+}
+METHOD_AUDIO_FEATURES = {m: method_audio_features(m) for m in METHODS}
+METHOD_JOB_SIZE = {
+    m: JOB_SIZES[method_entry(m).get("preset", config["train"]["preset"])] for m in METHODS
+}
 
 
 def method_json(wildcards):
-    """The method's entry as compact JSON: a Snakemake param, so editing it reruns its jobs."""
-    return json.dumps(method_entry(wildcards.method), sort_keys=True, separators=(",", ":"))
+    return METHOD_JSON[wildcards.method]
 
 
-def training_inputs(wildcards):
-    """What every training and render job reads of its identity."""
+def method_job_size(field):
+    """A training or render job's resource by its method's preset (memory MB or minutes)."""
+    return lambda wildcards: getattr(METHOD_JOB_SIZE[wildcards.method], field)
+
+
+# Job sizes live in each rule's `resources:` (the one place; the slurm profile adds only the GPU
+# and partitions): memory in MB and runtime in minutes for a ~7 000-frame (280 s) identity, a wide
+# margin over the stage speeds in the README's performance table.
+def per_attempt(amount):
+    """A resource that grows with each retry: a job killed for memory or time gets more."""
+    return lambda wildcards, attempt: amount * attempt
+
+
+# The sam2 parser on a CPU is far slower than the others.
+PARSING_MINUTES = 180 if config["parsing"]["backend"] == "sam2" else 30
+
+
+# Device, frame placement and the paper-on-CPU opt-in of training and render jobs.
+RUNTIME_OPTIONS = (
+    f"--device {config['train']['device']} --frames-in {config['train']['frames']}"
+    + (" --allow-paper-on-cpu" if config["train"]["allow_paper_on_cpu"] else "")
+)
+
+TRAINING_STAGES = ("face", "mouth", "fuse")
+# What every training and render job reads of its identity (with the {identity} wildcard),
+# besides the audio features of its method (training_audio_features).
+TRAINING_INPUTS = {
+    "frames": ID.frames,
+    "audio": ID.audio,
+    "parsing": ID.parsing,
+    "background": ID.background,
+    "gt_imgs": ID.gt_imgs,
+    "pose": ID.pose,
+    "au": ID.au,
+}
+
+
+def training_audio_features(wildcards):
     layout = IdentityLayout(f"results/{wildcards.identity}")
-    return {
-        "frames": layout.frames,
-        "audio": layout.audio,
-        "parsing": layout.parsing,
-        "background": layout.background,
-        "gt_imgs": layout.gt_imgs,
-        "pose": layout.pose,
-        "au": layout.au,
-        "audio_features": layout.audio_features(method_audio_features(wildcards.method)),
-    }
+    return layout.audio_features(METHOD_AUDIO_FEATURES[wildcards.method])
 
 
 def cross_audio_features(wildcards):
     layout = IdentityLayout(f"results/{wildcards.audio_identity}")
-    return layout.audio_features(method_audio_features(wildcards.method))
+    return layout.audio_features(METHOD_AUDIO_FEATURES[wildcards.method])
 
 
 def cross_pairs(identity):
@@ -229,11 +257,13 @@ def all_benchmarks(wildcards):
 
 
 def final_outputs():
-    """The targets of the default run: each identity's preprocessing artifacts."""
+    """The targets of the default run: every identity's preprocessing artifacts, every method's
+    renders, the tables and the runtimes figure. An output of a job already listed through
+    another of its outputs (meta.json and audio.wav beside the ingest preview, au.csv beside its
+    plot, a render's summary beside its video) or read by a listed job (neutral.json) is left
+    out: each target is one more edge for Snakemake to resolve while it builds the DAG."""
     return expand(
         [
-            ID.meta,
-            ID.audio,
             ID.ingest_preview,
             ID.parsing_preview,
             ID.background,
@@ -241,21 +271,15 @@ def final_outputs():
             ID.transforms_val,
             ID.pose_quality,
             ID.pose_plot,
-            ID.au,
             ID.au_plot,
             ID.eyes,
-            ID.neutral,
         ],
         identity=IDENTITIES,
     ) + [
         IdentityLayout(f"results/{identity}").audio_features(extractor)
         for identity in IDENTITIES
         for extractor in audio_extractors()
-    ] + expand(
-        [ID.render_video("{method}"), ID.render_summary("{method}")],
-        identity=IDENTITIES,
-        method=METHODS,
-    ) + [
+    ] + expand(ID.render_video("{method}"), identity=IDENTITIES, method=METHODS) + [
         "results/tables/tables.html",
         "results/report/runtimes.png",
     ]

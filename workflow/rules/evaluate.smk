@@ -5,12 +5,13 @@ rule evaluate:
     wildcard_constraints:
         method=one_of(METHODS),
     input:
-        unpack(training_inputs),
+        gt_imgs=ID.gt_imgs,
+        audio=ID.audio,
         landmarks=ID.landmarks,
         neutral=ID.neutral,
         frames_rendered=ID.render_frames("{method}"),
         render_summary=ID.render_summary("{method}"),
-        training=[ID.training_summary("{method}", stage) for stage in ("face", "mouth", "fuse")],
+        training=[ID.training_summary("{method}", stage) for stage in TRAINING_STAGES],
         cross=cross_videos_of,
         cross_truth=cross_truths_of,
     output:
@@ -38,8 +39,9 @@ rule evaluate:
         manifest=config["weights"]["manifest"],
         weights=config["weights"]["dir"],
         root=identity_root,
-        training=lambda wildcards, input: " ".join(
-            f"--training-summary {path}" for path in input.training
+        training=" ".join(
+            f"--training-summary {ID.training_summary('{method}', stage)}"
+            for stage in TRAINING_STAGES
         ),
         cross=cross_evaluate_arguments,
         skip=" ".join(f"--skip {name}" for name in config["evaluate"]["skip"]),
@@ -51,8 +53,8 @@ rule evaluate:
         "../../envs/evaluate.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=60,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
     shell:
         "talkgs evaluate --identity-root {params.root} --method {wildcards.method}"
         " --frames {input.frames_rendered} --render-summary {input.render_summary}"
@@ -101,8 +103,8 @@ rule evaluate_baseline:
         "../../envs/evaluate.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=60,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
     shell:
         "talkgs evaluate --identity-root {params.root} --method {wildcards.method}"
         " --frames {input.frames_rendered} --render-summary {input.render_summary}"

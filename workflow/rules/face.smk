@@ -16,8 +16,8 @@ rule landmarks:
         "../../envs/face.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(20),
     shell:
         "talkgs landmarks --frames {input.frames} --output {output.landmarks}"
         " --max-missing {params.max_missing} --log {log}"
@@ -48,8 +48,8 @@ rule parsing:
         "../../envs/face.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(PARSING_MINUTES),
     shell:
         "talkgs parsing --frames {input.frames} --landmarks {input.landmarks}"
         " --output {output.parsing} --preview {output.preview} --backend {params.backend}"
@@ -78,8 +78,8 @@ rule matting:
         "../../envs/face.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=60,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(20),
     shell:
         "talkgs matting --frames {input.frames} --parsing {input.parsing}"
         " --background {output.background} --gt-imgs {output.gt_imgs}"

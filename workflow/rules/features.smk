@@ -13,7 +13,9 @@ rule neutral:
         "benchmarks/{identity}/neutral.tsv"
     conda:
         "../../envs/features.yaml"
-    localrule: True
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     shell:
         "talkgs neutral --landmarks {input.landmarks} --pose {input.pose} --output {output}"
         " --log {log}"
@@ -31,7 +33,9 @@ rule eyes:
         "benchmarks/{identity}/eyes.tsv"
     conda:
         "../../envs/features.yaml"
-    localrule: True
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     shell:
         "talkgs eyes --landmarks {input} --output {output.eyes} --blinks {output.blinks}"
         " --log {log}"
@@ -59,8 +63,8 @@ rule au:
     conda:
         "../../envs/features.yaml"
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     shell:
         "talkgs au --meta {input.meta} {params.sources} --backend {params.backend}"
         " {params.leading_space} --output {output.csv} --plot {output.plot} --log {log}"
@@ -86,8 +90,8 @@ rule audio_features:
         "../../envs/features.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
-        runtime=30,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     shell:
         "talkgs audio --audio {input.audio} --meta {input.meta} --extractor {params.extractor}"
         " --output {output} --weights-manifest {params.manifest} --weights-dir {params.weights}"

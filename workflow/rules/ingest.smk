@@ -17,8 +17,8 @@ rule demo_video:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(15),
     shell:
         "talkgs demo --video {output.video} --truth {output.truth}"
         " --seed {params.seed} --duration {params.duration} --log {log}"
@@ -48,8 +48,8 @@ rule ingest:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(20),
     shell:
         "talkgs ingest {input.video:q} --frames {output.frames} --audio {output.audio}"
         " --preview {output.preview} --meta {output.meta}"

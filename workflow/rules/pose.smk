@@ -29,8 +29,8 @@ rule pose:
         "../../envs/pose.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     shell:
         "talkgs pose --frames {input.frames} --landmarks {input.landmarks}"
         " --parsing {input.parsing} --meta {input.meta} --pose {output.pose}"

@@ -6,7 +6,8 @@
 
 rule train_face:
     input:
-        unpack(training_inputs),
+        **TRAINING_INPUTS,
+        audio_features=training_audio_features,
     output:
         model=ID.model("{method}", "face"),
         summary=ID.training_summary("{method}", "face"),
@@ -17,7 +18,7 @@ rule train_face:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
-        runtime=runtime_options,
+        runtime=RUNTIME_OPTIONS,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_face.log",
@@ -27,8 +28,8 @@ rule train_face:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
-        runtime=lambda wildcards: job_size(wildcards).train_minutes,
+        mem_mb=method_job_size("train_mem_mb"),
+        runtime=method_job_size("train_minutes"),
     shell:
         "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -40,7 +41,8 @@ rule train_face:
 
 rule train_mouth:
     input:
-        unpack(training_inputs),
+        **TRAINING_INPUTS,
+        audio_features=training_audio_features,
     output:
         model=ID.model("{method}", "mouth"),
         summary=ID.training_summary("{method}", "mouth"),
@@ -51,7 +53,7 @@ rule train_mouth:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
-        runtime=runtime_options,
+        runtime=RUNTIME_OPTIONS,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_mouth.log",
@@ -61,8 +63,8 @@ rule train_mouth:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
-        runtime=lambda wildcards: job_size(wildcards).train_minutes,
+        mem_mb=method_job_size("train_mem_mb"),
+        runtime=method_job_size("train_minutes"),
     shell:
         "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -74,7 +76,8 @@ rule train_mouth:
 
 rule train_fuse:
     input:
-        unpack(training_inputs),
+        **TRAINING_INPUTS,
+        audio_features=training_audio_features,
         face=ID.model("{method}", "face"),
         mouth=ID.model("{method}", "mouth"),
     output:
@@ -87,7 +90,7 @@ rule train_fuse:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
-        runtime=runtime_options,
+        runtime=RUNTIME_OPTIONS,
         seed=config["train"]["seed"],
     log:
         "logs/{identity}/{method}/train_fuse.log",
@@ -97,8 +100,8 @@ rule train_fuse:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: job_size(wildcards).train_mem_mb,
-        runtime=lambda wildcards: job_size(wildcards).fuse_minutes,
+        mem_mb=method_job_size("train_mem_mb"),
+        runtime=method_job_size("fuse_minutes"),
     shell:
         "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -111,7 +114,8 @@ rule train_fuse:
 
 rule render:
     input:
-        unpack(training_inputs),
+        **TRAINING_INPUTS,
+        audio_features=training_audio_features,
         model=ID.model("{method}", "fuse"),
     output:
         frames=directory(ID.render_frames("{method}")),
@@ -122,7 +126,7 @@ rule render:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
-        runtime=runtime_options,
+        runtime=RUNTIME_OPTIONS,
     log:
         "logs/{identity}/{method}/render.log",
     benchmark:
@@ -131,8 +135,8 @@ rule render:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: job_size(wildcards).render_mem_mb,
-        runtime=lambda wildcards: job_size(wildcards).render_minutes,
+        mem_mb=method_job_size("render_mem_mb"),
+        runtime=method_job_size("render_minutes"),
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
@@ -143,9 +147,10 @@ rule render:
 
 rule render_cross:
     input:
-        unpack(training_inputs),
-        audio_features=cross_audio_features,
-        audio=AUDIO_ID.audio,
+        **TRAINING_INPUTS,
+        audio_features=training_audio_features,
+        cross_audio_features=cross_audio_features,
+        cross_audio=AUDIO_ID.audio,
         model=ID.model("{method}", "fuse"),
     output:
         video=ID.cross_video("{method}", "{audio_identity}"),
@@ -155,7 +160,7 @@ rule render_cross:
         method=method_json,
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
-        runtime=runtime_options,
+        runtime=RUNTIME_OPTIONS,
     log:
         "logs/{identity}/{method}/render_cross_{audio_identity}.log",
     benchmark:
@@ -164,8 +169,8 @@ rule render_cross:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: job_size(wildcards).render_mem_mb,
-        runtime=lambda wildcards: job_size(wildcards).render_minutes,
+        mem_mb=method_job_size("render_mem_mb"),
+        runtime=method_job_size("render_minutes"),
     shell:
         "talkgs render --identity-root {params.root} --method {wildcards.method}"
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
