@@ -32,6 +32,14 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# config.yaml check_declared_inputs: every job runs in a shadow directory holding only its
+# declared inputs, so a stage that opens an undeclared file (another identity's, or one a rule
+# forgot) fails instead of racing the job that writes it (tests/test_workflow.py).
+if config["check_declared_inputs"]:
+    for _rule in workflow.rules:
+        _rule.shadow_depth = "minimal"
+
+
 localrules:
     all,
 

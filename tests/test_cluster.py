@@ -255,6 +255,25 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
     return jobs
 
 
+def dry_run_group_blocks(env: dict[str, str], workdir: Path, group: str) -> list[str]:
+    """The text of each group job ``group`` that a dry run lists (its jobs, indented)."""
+    result = subprocess.run(
+        [*snakemake_args(workdir), "--profile", "slurm", "--dry-run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    return re.findall(
+        rf"^\[[^]\n]*\] Group job {group} [^\n]*\n(.*?)(?=^\[[^]\n]*\] Group job |^rule |\Z)",
+        text,
+        flags=re.M | re.S,
+    )
+
+
 def planned_jobs(env: dict[str, str], workdir: Path, *args: str) -> Counter[tuple[str, str]]:
     """(rule, identity) of every job a dry run of the tested stages plans to submit."""
     return Counter((job.rule, job.identity) for job in dry_run(env, workdir, *UNTIL, *args))
@@ -455,13 +474,13 @@ def test_a_job_killed_for_memory_is_retried_and_succeeds(pose_rerun: PoseRerun) 
     jobs = pose_rerun.run.jobs
     assert sorted(job.state for job in jobs) == ["COMPLETED", "COMPLETED", "FAILED"]
     (failed,) = [job for job in jobs if job.state == "FAILED"]
+    # 100 MB is what only bob's first attempt asked for; the retry and alice's job got the
+    # rule's size.
     assert failed.memory_mb == 100
     assert {job.memory_mb for job in jobs if job.state == "COMPLETED"} == {8000}
-    # The plugin keeps the SLURM log of a failed job: it was bob's, and slurmstepd wrote why it
-    # killed it.
+    # The plugin keeps the SLURM log of a failed job: slurmstepd wrote why it killed it.
     log = pose_rerun.work / f".snakemake/slurm_logs/group_preprocess_pose/{failed.job_id}.log"
     assert "exceeded memory limit" in log.read_text()
-    assert "results/bob/pose.npz" in log.read_text()
     assert (pose_rerun.work / "results/bob/pose.npz").is_file()
 
 
@@ -575,12 +594,13 @@ def test_cancelled_training_job_resumes_from_its_checkpoint_on_rerun(training: T
     assert first[training.cancelled_job].group == "gpu_chain"
     assert first[training.cancelled_job].state == "CANCELLED"
     assert training.cancelled.result.returncode != 0  # the run says it did not finish
-    # SLURM's record of the first run: alice's features as one CPU job (the rest of her
-    # preprocessing came from the shared run) and one GPU job per method: tg's finished.
+    # SLURM's record of the first run: one GPU job per method (tg's finished) and alice's
+    # features as CPU group jobs (the rest of her preprocessing came from the shared run, so
+    # they form three unconnected parts: neutral + AUs, eyes, audio features).
     assert sorted((job.group, job.state) for job in first.values()) == [
         ("gpu_chain", "CANCELLED"),
         ("gpu_chain", "COMPLETED"),
-        ("preprocess", "COMPLETED"),
+        *[("preprocess", "COMPLETED")] * 3,
     ]
     assert (training.work / "results/alice/metrics/tg.json").is_file()
     assert training.checkpoint_iteration > 0
@@ -667,6 +687,26 @@ def test_gpu_jobs_are_sized_by_the_methods_preset(tmp_path: Path) -> None:
             memory = expected.render_mem_mb if size == "render" else expected.train_mem_mb
             assert sizes[stage, method] == (memory, getattr(expected, f"{size}_minutes"))
     assert sizes["train_face", "big"] == (64000, 240)  # what a paper-preset identity needs
+
+
+def test_whole_preprocessing_is_one_group_job_per_identity(tmp_path: Path) -> None:
+    videos = {name: tmp_path / f"{name}.mp4" for name in ("alice", "bob", "carol")}
+    for video in videos.values():
+        video.write_bytes(b"not read by a dry run")
+    work = workdir(tmp_path, videos)
+    plan = dry_run(dict(os.environ), work)
+    preprocessing = [job for job in plan if not job.method and job.rule not in LOCAL_RULES]
+    assert {job.rule for job in preprocessing} == {
+        "ingest", "landmarks", "parsing", "matting", "pose", "neutral", "eyes", "au",
+        "audio_features",
+    }  # fmt: skip
+    assert {job.group for job in preprocessing} == {"preprocess"}
+    # Snakemake lists each group job with its jobs: one per identity, holding all of hers.
+    blocks = dry_run_group_blocks(dict(os.environ), work, "preprocess")
+    assert len(blocks) == len(videos)
+    for block, name in zip(sorted(blocks), sorted(videos), strict=True):
+        assert set(re.findall(r"identity=(\w+)", block)) == {name}
+        assert len(re.findall(r"^    rule \w+:$", block, flags=re.M)) == 9
 
 
 def test_profile_without_environment_leaves_partition_and_account_to_slurm() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -110,23 +111,64 @@ def test_bad_identity_name_stops_the_run_with_a_readable_message(tmp_path: Path)
     assert "identities: 'a/../b' is not a valid identity name" in result.stdout + result.stderr
 
 
+def write_frames_video(path: Path, frames: int, size: int) -> Path:
+    """An mp4 of ``frames`` frames of noise, ``size``² (an external code base's renders)."""
+    from talkgs.media import write_video
+
+    rng = np.random.default_rng(frames)
+    write_video(path, (rng.integers(0, 255, (size, size, 3), np.uint8) for _ in range(frames)), 25)
+    return path
+
+
 @pytest.mark.slow
-def test_demo_and_ingest_run_end_to_end(tmp_path: Path) -> None:
-    """The whole workflow, demo video to tables, with the tiny training preset."""
+def test_whole_workflow_runs_reading_only_declared_inputs(
+    tmp_path: Path, demo_clip: tuple[Path, Path]
+) -> None:
+    """The whole workflow, demo video to tables, with the tiny training preset: two identities,
+    each driven by the other's audio, and an external baseline; every job in a shadow directory
+    that holds only its declared inputs (check_declared_inputs), so a stage that opens a file
+    its rule does not declare fails here, as it would race the job writing it on a cluster."""
+    from talkgs.pose.transforms import split
+
+    renders = tmp_path / "renders"
+    renders.mkdir()
+    validation = {"demo": len(split(200)[1]), "short": len(split(75)[1])}  # 8 s and 3 s
+    for name, count in validation.items():
+        write_frames_video(renders / f"{name}.mp4", count, 256)
+    write_frames_video(renders / "demo_by_short.mp4", validation["short"], 256)
     config = {
-        "identities": {"demo": "results/_demo/demo.mp4"},
+        "identities": {"demo": "results/_demo/demo.mp4", "short": str(demo_clip[0])},
         "demo": {"duration_s": 8},
         "train": {"preset": "tiny", "backend": "torch"},
         "methods": {"tg": {"family": "talkinggaussian"}},
+        "render": {"cross_audio": ["demo", "short"]},
+        "baselines": {
+            "ext": {
+                "renders": str(renders / "{identity}.mp4"),
+                "cross": {"short": {"demo": str(renders / "demo_by_short.mp4")}},
+            }
+        },
+        # Files no job writes are read where they are (absolute paths stay valid in a shadow).
+        "weights": {
+            "manifest": str(REPO / "resources/weights.yaml"),
+            "dir": str(REPO / "resources/weights"),
+        },
+        "check_declared_inputs": True,
     }
     work = workdir_with(tmp_path, config)
-    (work / "resources").symlink_to(REPO / "resources")  # the weights manifest, as in the repo
     result = snakemake(work, "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    # Every job ran in a shadow directory (Snakemake keeps none after success).
+    assert (work / ".snakemake/shadow").is_dir()
+    assert not list((work / ".snakemake/shadow").iterdir())
     table = (work / "results/tables/self_reconstruction.md").read_text()
-    assert table.splitlines()[2].startswith("| tg | ")
+    rows = [line.split(" | ")[0] for line in table.splitlines()[2:]]
+    assert [row.split()[1] for row in rows] == ["tg", "ext‡"], rows
     metrics = json.loads((work / "results/demo/metrics/tg.json").read_text())["metrics"]
     assert metrics["psnr"]["mean"] > 15 and metrics["lpips"]["mean"] is None
+    cross = json.loads((work / "results/short/metrics/tg.json").read_text())["cross"]
+    assert list(cross) == ["demo"]
+    assert (work / "results/demo/baselines/ext/cross_short.mp4").is_file()
     assert (work / "results/report/runtimes.png").stat().st_size > 1000
     meta = json.loads((work / "results/demo/meta.json").read_text())
     assert meta["frame_count"] == 200
