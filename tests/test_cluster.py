@@ -207,9 +207,8 @@ class PlannedJob:
     group: str = ""  # the job group it is submitted in, "" for none
 
 
-def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
-    """The jobs that `snakemake --profile slurm --dry-run` plans, in its order (a dry run lists
-    local rules' jobs as `rule` too)."""
+def dry_run_listing(env: dict[str, str], workdir: Path, *args: str) -> str:
+    """What `snakemake --profile slurm --dry-run` prints."""
     result = subprocess.run(
         [*snakemake_args(workdir), "--profile", "slurm", "--dry-run", *args],
         cwd=REPO,
@@ -219,14 +218,20 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
+    """The jobs that `snakemake --profile slurm --dry-run` plans, in its order."""
+    return planned(dry_run_listing(env, workdir, *args))
+
+
+def planned(listing: str) -> list[PlannedJob]:
+    """The jobs of a dry run's listing (it lists local rules' jobs as `rule` too)."""
     jobs: list[PlannedJob] = []
     group = ""
     # A group job is listed as "Group job <name> …" followed by its jobs, indented four spaces.
-    blocks = re.split(
-        r"^(?=(?:    )?(?:local)?rule \w+:$|\[.*\] Group job )",
-        result.stdout + result.stderr,
-        flags=re.M,
-    )
+    blocks = re.split(r"^(?=(?:    )?(?:local)?rule \w+:$|\[.*\] Group job )", listing, flags=re.M)
     for block in blocks:
         found = re.match(r"\[.*\] Group job (\w+)", block)
         if found:
@@ -255,21 +260,11 @@ def dry_run(env: dict[str, str], workdir: Path, *args: str) -> list[PlannedJob]:
     return jobs
 
 
-def dry_run_group_blocks(env: dict[str, str], workdir: Path, group: str) -> list[str]:
-    """The text of each group job ``group`` that a dry run lists (its jobs, indented)."""
-    result = subprocess.run(
-        [*snakemake_args(workdir), "--profile", "slurm", "--dry-run"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
+def group_blocks(listing: str, group: str) -> list[str]:
+    """The text of each group job ``group`` in a dry run's listing (its jobs, indented)."""
     return re.findall(
         rf"^\[[^]\n]*\] Group job {group} [^\n]*\n(.*?)(?=^\[[^]\n]*\] Group job |^rule |\Z)",
-        text,
+        listing,
         flags=re.M | re.S,
     )
 
@@ -694,7 +689,8 @@ def test_whole_preprocessing_is_one_group_job_per_identity(tmp_path: Path) -> No
     for video in videos.values():
         video.write_bytes(b"not read by a dry run")
     work = workdir(tmp_path, videos)
-    plan = dry_run(dict(os.environ), work)
+    listing = dry_run_listing(dict(os.environ), work)
+    plan = planned(listing)
     preprocessing = [job for job in plan if not job.method and job.rule not in LOCAL_RULES]
     assert {job.rule for job in preprocessing} == {
         "ingest", "landmarks", "parsing", "matting", "pose", "neutral", "eyes", "au",
@@ -702,7 +698,7 @@ def test_whole_preprocessing_is_one_group_job_per_identity(tmp_path: Path) -> No
     }  # fmt: skip
     assert {job.group for job in preprocessing} == {"preprocess"}
     # Snakemake lists each group job with its jobs: one per identity, holding all of hers.
-    blocks = dry_run_group_blocks(dict(os.environ), work, "preprocess")
+    blocks = group_blocks(listing, "preprocess")
     assert len(blocks) == len(videos)
     for block, name in zip(sorted(blocks), sorted(videos), strict=True):
         assert set(re.findall(r"identity=(\w+)", block)) == {name}

@@ -6,8 +6,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from talkgs.config import baseline_entries
-from talkgs.config import explain_config_errors
+from talkgs.config import baseline_entries, explain_config_errors
 from talkgs.layout import AUDIO_FEATURE_FILES, IdentityLayout
 from talkgs.train.presets import JOB_SIZES, resolve_method
 
