@@ -395,6 +395,45 @@ def tiny_trainer(root: Path, family: str, stage: str, params: dict | None = None
     return Trainer(data, method, stage, build_model(data, method), Runtime(cpu, "torch"))
 
 
+def test_open_mouth_share_draws_the_rare_wide_openings_more_often() -> None:
+    from talkgs.train.schedule import draws
+
+    # speech-like openings: 90 of 100 frames nearly closed, 10 wide open
+    opening = [0.02 * (i % 3) for i in range(90)] + [0.6 + 0.04 * i for i in range(10)]
+    uniform = resolve_method("t", {"family": "talkinggaussian"}, "tiny")
+    balanced = resolve_method(
+        "t", {"family": "talkinggaussian", "params": {"open_mouth_share": 0.5}}, "tiny"
+    )
+    ids = list(range(100, 200))  # training frame ids are not 0..n-1
+
+    def wide_share(method) -> float:
+        frames = draws(method, ids, 20000, seed=0, opening=opening).frames
+        return sum(frame >= 190 for frame in frames) / len(frames)
+
+    assert wide_share(uniform) == pytest.approx(0.10, abs=0.01)
+    # half the draws pick an opening uniformly over [0, 0.96]; those above 0.32 (halfway
+    # from 0.04 to 0.6) land nearest a wide frame: 0.5 · 0.1 + 0.5 · 0.64 / 0.96 in all
+    assert wide_share(balanced) == pytest.approx(0.383, abs=0.015)
+    assert draws(balanced, ids, 500, 0, opening) == draws(balanced, ids, 500, 0, opening)
+    with pytest.raises(ValueError, match="99 mouth openings for 100 frames"):
+        draws(balanced, ids, 10, 0, opening[:99])
+
+
+def test_audio_attention_starts_on_the_frame_itself() -> None:
+    from talkgs.train.model import AudioEncoder
+
+    torch.manual_seed(0)
+    encoder = AudioEncoder(16, 80, 32, 8)
+    speech, other = torch.randn(16, 80), torch.randn(16, 80)
+    window = other.expand(1, 8, 16, 80).clone()
+    window[0, 4] = speech  # offset 0 of the window -4 … 3
+    alone = encoder(speech.expand(1, 8, 16, 80))
+    neighbours = encoder(other.expand(1, 8, 16, 80))
+    mixed = encoder(window)
+    # the output is (nearly) the frame's own: within 5% of the way to its neighbours'
+    assert (mixed - alone).norm() < 0.05 * (neighbours - alone).norm()
+
+
 def test_hmtalker_trains_its_three_paths_in_their_ratios_and_renders_with_audio_only(
     demo_trainable,
 ) -> None:

@@ -335,6 +335,12 @@ class IdentityData:
             audio_keep=audio_keep,
         )
 
+    def mouth_opening(self, indices: list[int]) -> list[float]:
+        """AU25 + AU26 (lips part, jaw drop) of frames ``indices``: how far the mouth is open."""
+        lower = self.au_tables[AU_LOWER]
+        columns = [AU_LOWER.index("25"), AU_LOWER.index("26")]
+        return lower[indices][:, columns].sum(1).tolist()
+
     # frames -----------------------------------------------------------------------------
     def camera(self, index: int) -> tuple[Tensor, Tensor]:
         """``viewmat`` [4, 4] and ``K`` [3, 3] of frame ``index``, on the host."""

@@ -80,7 +80,9 @@ class Trainer:
         self.snapshot_dir, self.tensorboard_dir, self.lpips = snapshot_dir, tensorboard_dir, lpips
         self.schedule = Schedule(method, stage)
         self.total = self.schedule.total
-        self.draws = draws(method, data.train_ids, self.total, seed)
+        self.draws = draws(
+            method, data.train_ids, self.total, seed, data.mouth_opening(data.train_ids)
+        )
         self.iteration = 0
         self.elapsed = 0.0
         self.stop_signal: int | None = None
@@ -187,8 +189,12 @@ class Trainer:
         if phase.loss in ("mouth", "fuse"):
             mouth_g = self.model.mouth_gaussians(cond if phase.mouth_motion else None)
             mouth = render(mouth_g, sample, p.resolution, self.runtime.renderer, p.tile_size)
+        # lambda_lips: the lips box's pixels count (1 + λ) times in the face and fuse losses
+        lips_weight = 1 + p.lambda_lips * sample.lips_box if p.lambda_lips > 0 else None
         if phase.loss == "face":
             weight = 1 - sample.mouth_mask
+            if lips_weight is not None:
+                weight = weight * lips_weight
             if hair_out:
                 weight = weight * (1 - sample.hair_mask)
             image = face.image + (1 - face.alpha) * sample.background
@@ -216,7 +222,7 @@ class Trainer:
         else:
             image = composite(face, mouth, sample.background)
             target = sample.image
-            terms["photo"] = losses.photometric(image, target, None, p.lambda_dssim)
+            terms["photo"] = losses.photometric(image, target, lips_weight, p.lambda_dssim)
             if self.lpips is not None:
                 terms["lpips"] = p.lambda_lpips * self.lpips(image, target)
             info = face.info

@@ -124,26 +124,50 @@ class Draws:
     """The host's random choices of every iteration of a stage, drawn up front with the seed:
     known in advance (frames can be decoded ahead) and the same after a resume."""
 
-    frames: list[int]  # the training frame, uniformly
+    frames: list[int]  # the training frame (see :func:`draws`)
     paths: list[str]  # HM-Talker's fusion path ("audio" for the other families)
     mask_ratios: list[float]  # the share of audio features its masked path zeroes
 
 
-def draws(method: Method, train_ids: list[int], total: int, seed: int) -> Draws:
+def draws(
+    method: Method,
+    train_ids: list[int],
+    total: int,
+    seed: int,
+    opening: list[float] | None = None,
+) -> Draws:
+    """The frame, fusion path and mask ratio of each of ``total`` iterations.
+
+    Frames are drawn uniformly, except that a share ``open_mouth_share`` of the iterations
+    draws a mouth opening uniformly between the smallest and the largest of the training
+    frames' (``opening``, one value per training frame) and takes the frame nearest to it.
+    Speech holds the mouth nearly closed most of the time; drawn uniformly, the rare wide
+    openings weigh little and the motion regresses to a half-open mean (the aim of upstream's
+    AU25 curriculum, which talkgs' AU scale does not reproduce).
+    """
     generator = torch.Generator().manual_seed(seed)
     host = torch.device("cpu")
     total = max(total, 0)
+    picks = torch.randint(len(train_ids), (total,), generator=generator, device=host).tolist()
+    frames = [train_ids[i] for i in picks]
+    share = method.preset.open_mouth_share
+    if share > 0 and opening is not None and total > 0:
+        if len(opening) != len(train_ids):
+            raise ValueError(f"{len(opening)} mouth openings for {len(train_ids)} frames")
+        values = torch.tensor(opening, dtype=torch.float64)
+        chosen = torch.rand(total, generator=generator, device=host) < share
+        targets = values.min() + (values.max() - values.min()) * torch.rand(
+            total, generator=generator, device=host, dtype=torch.float64
+        )
+        nearest = (values[None, :] - targets[:, None]).abs().argmin(1).tolist()
+        for iteration in torch.nonzero(chosen).flatten().tolist():
+            frames[iteration] = train_ids[nearest[iteration]]
     if method.family != "hmtalker":
-        picks = torch.randint(len(train_ids), (total,), generator=generator, device=host)
-        return Draws([train_ids[i] for i in picks.tolist()], ["audio"] * total, [0.0] * total)
+        return Draws(frames, ["audio"] * total, [0.0] * total)
     weights = torch.tensor(method.option("path_ratios"), dtype=torch.float, device=host)
     weights = weights / weights.sum()
     low, high = method.option("mask_ratio")
-    frames, paths, ratios = [], [], []
-    for _ in range(total):  # frame, path, ratio: one step's draws, in this order
-        frames.append(train_ids[int(torch.randint(len(train_ids), (1,), generator=generator))])
-        choice = int(torch.multinomial(weights, 1, generator=generator))
-        paths.append(("audio", "masked", "vanilla")[choice])
-        draw = float(torch.rand(1, generator=generator, device=host))
-        ratios.append(low + (high - low) * draw)
+    choices = torch.multinomial(weights, total, replacement=True, generator=generator).tolist()
+    paths = [("audio", "masked", "vanilla")[c] for c in choices]
+    ratios = (low + (high - low) * torch.rand(total, generator=generator, device=host)).tolist()
     return Draws(frames, paths, ratios)
