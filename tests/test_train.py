@@ -541,3 +541,16 @@ def test_face_supervision_of_the_full_portrait_or_the_head_region(
         assert losses[0] == losses[1]
     else:
         assert losses[0] != losses[1]
+
+
+def test_a_model_file_of_an_older_format_asks_to_be_retrained(tmp_path: Path) -> None:
+    from talkgs.train.model_file import load_model
+
+    method = resolve_method("t", {"family": "talkinggaussian"}, "tiny")
+    old = tmp_path / "face.pt"
+    torch.save({"format": "talkgs-model/1", "state": {}}, old)
+    with pytest.raises(TalkgsError, match=r"face\.pt: a talkgs-model/1 file.*retrain"):
+        load_model(old, method, (16, 80))
+    torch.save({"format": "something else"}, old)
+    with pytest.raises(TalkgsError, match=r"face\.pt: not a talkgs-model/2 file"):
+        load_model(old, method, (16, 80))

@@ -14,7 +14,9 @@ from talkgs.errors import input_error
 from talkgs.train.model import GaussianField, TalkingHead
 from talkgs.train.presets import Method
 
-MODEL_FORMAT = "talkgs-model/1"
+# /2: the motion networks' linear layers have no bias terms (issue 20); a /1 file cannot be loaded
+# into them and has to be retrained
+MODEL_FORMAT = "talkgs-model/2"
 
 
 def host_state(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -47,6 +49,12 @@ def load_model(
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise input_error(path, f"cannot load the model ({str(error).splitlines()[0]})") from error
+    if isinstance(blob, dict) and blob.get("format") == "talkgs-model/1":
+        raise input_error(
+            path,
+            f"a talkgs-model/1 file, from before the motion networks lost their bias terms; "
+            f"retrain it (snakemake -R train_face train_mouth) to get a {MODEL_FORMAT} file",
+        )
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         raise input_error(path, f"not a {MODEL_FORMAT} file")
     if blob["method"]["family"] != method.family:
