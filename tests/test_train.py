@@ -290,13 +290,20 @@ def test_a_training_step_makes_no_tensor_off_the_trainers_device(demo_trainable)
     """Every tensor a step creates names its device: with PyTorch's default device set to
     "meta", one created without a device would collide with the CPU tensors of training. The
     steps cover the static and motion phases, densification, the region-attention and offset
-    regularisers, the lips box, and HM-Talker's masked path (which draws on the device)."""
+    regularisers, the lips box and its loss weight, frames drawn by mouth opening, and HM-Talker's
+    masked path (which draws on the device)."""
     from talkgs.train.data import IdentityData
     from talkgs.train.initialise import build_model
     from talkgs.train.loop import Trainer
     from talkgs.train.runtime import Runtime
 
-    everything = {"path_ratios": [0, 1, 0], "hair_dropout": True, "lr_means_final": 1e-6}
+    everything = {
+        "path_ratios": [0, 1, 0],
+        "hair_dropout": True,
+        "lr_means_final": 1e-6,
+        "lambda_lips": 4.0,
+        "open_mouth_share": 0.5,
+    }
     method = resolve_method("meta", {"family": "hmtalker", "params": everything}, "tiny")
     p = method.preset
     cpu = torch.device("cpu")

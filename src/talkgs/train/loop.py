@@ -190,7 +190,9 @@ class Trainer:
             mouth_g = self.model.mouth_gaussians(cond if phase.mouth_motion else None)
             mouth = render(mouth_g, sample, p.resolution, self.runtime.renderer, p.tile_size)
         # lambda_lips: the lips box's pixels count (1 + λ) times in the face and fuse losses
-        lips_weight = 1 + p.lambda_lips * sample.lips_box if p.lambda_lips > 0 else None
+        lips_weight = None
+        if p.lambda_lips > 0 and phase.loss != "mouth":
+            lips_weight = 1 + p.lambda_lips * sample.lips_box
         if phase.loss == "face":
             weight = 1 - sample.mouth_mask
             if lips_weight is not None:

@@ -169,8 +169,9 @@ PRESETS: dict[str, Preset] = {
         grow_grad2d_mouth=0.0006,
         lr_colors=1e-2,
         lr_opacities=5e-2,
-        # upstream's rates for the tri-planes and the audio attention (5e-3, 5 × 5e-4): the
-        # defaults' 5e-4 left the demo's lips at a quarter of their recorded motion
+        # upstream's rates for the tri-planes and the audio attention (5e-3, 5 × 5e-4): with
+        # the defaults' 5e-4 the demo's face stage learnt 8% of the recorded lip motion, with
+        # these 25% (README, Lip motion)
         lr_grid=5e-3,
         lr_attention=2.5e-3,
         # the lips are ~1% of a 128² frame: weighted 5× they get the share of the loss that
