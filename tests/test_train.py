@@ -383,6 +383,7 @@ def test_hmtalker_paths_are_drawn_in_their_ratios_and_fixed_by_the_seed() -> Non
     assert len(set(first.frames)) == 100  # uniform over the training frames
     assert draws(method, list(range(100)), 10000, seed=0) == first  # what a resume relies on
     assert draws(method, list(range(100)), 10000, seed=1).frames != first.frames
+    assert draws(method, list(range(100)), 0, seed=0).paths == []  # a stage of 0 iterations
 
 
 # --- family behaviour, seen in what the model and its gradients do ------------------------------
