@@ -109,7 +109,7 @@ def summary_of(values: list[float | NotComputed] | float | NotComputed) -> dict[
     return {"mean": float(np.mean(numbers)), "std": float(np.std(numbers)), "n": len(numbers)}
 
 
-def _landmarks_of(
+def landmarks_of(
     frames: list[np.ndarray], size: int, folder: Path
 ) -> face_landmarks.FaceLandmarks | NotComputed:
     """Face Mesh on ``frames`` resized (bicubic) to ``size``² — the identity's frame size;
@@ -164,8 +164,8 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
     per_frame["cpbd"] = _cpbd(rendered, params)
 
     with tempfile.TemporaryDirectory(prefix="talkgs-evaluate-") as temp:
-        truth_marks = _landmarks_of(truths, full_size, Path(temp) / "truth")
-        render_marks = _landmarks_of(rendered, full_size, Path(temp) / "render")
+        truth_marks = landmarks_of(truths, full_size, Path(temp) / "truth")
+        render_marks = landmarks_of(rendered, full_size, Path(temp) / "render")
         cross = {
             name: _cross_metrics(
                 video,
@@ -362,7 +362,7 @@ def _cross_metrics(
     info = probe(video)
     size = (info.video.width, info.video.height)
     frames = list(VideoReader(video, size))
-    marks = _landmarks_of(frames, full_size, folder / "render")
+    marks = landmarks_of(frames, full_size, folder / "render")
     result: dict[str, Any] = {}
     if driver_truth is None:
         lips: tuple[Any, Any] = (NotComputed("the driving identity's frames were not given"),) * 2
@@ -372,7 +372,7 @@ def _cross_metrics(
             cv2.resize(read_rgb(driver_truth / f"{i:06d}.jpg"), size, interpolation=cv2.INTER_AREA)
             for i in driver_ids
         ]
-        truth_marks = _landmarks_of(recorded, full_size, folder / "truth")
+        truth_marks = landmarks_of(recorded, full_size, folder / "truth")
         unmarked = next((m for m in (truth_marks, marks) if isinstance(m, NotComputed)), None)
         if unmarked is not None:
             lips = (unmarked, unmarked)
