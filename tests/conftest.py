@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # `make test` arranges, so subprocess tests run the code under test whoever starts pytest.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 REAL_CLIP = REPO.parent / "shared" / "data" / "real_german_20s.mp4"
+HAIR_CLIP = REPO.parent / "shared" / "data" / "may_5s.mp4"  # hair below the ears
 
 # A binary time code painted into each source frame: CODE_BITS squares of CODE_CELL px on one
 # row at CODE_ORIGIN (source pixels; on the astronaut's chest, inside the face crop).
@@ -168,6 +169,15 @@ def real_clip() -> Path:
 def real_identity(real_clip: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real clip ingested and through the face stages once per session (~35 s)."""
     return preprocess_identity(real_clip, tmp_path_factory.mktemp("results") / "german")
+
+
+@pytest.fixture(scope="session")
+def long_hair_identity(tmp_path_factory: pytest.TempPathFactory):
+    """The 5 s clip of a speaker whose hair falls below the ears, ingested and through the face
+    stages once per session (~20 s)."""
+    if not HAIR_CLIP.is_file():
+        pytest.skip(f"real clip absent: {HAIR_CLIP}")
+    return preprocess_identity(HAIR_CLIP, tmp_path_factory.mktemp("results") / "may")
 
 
 @dataclass

@@ -793,3 +793,31 @@ def test_evaluate_stage_with_every_weight_file_present(demo_trainable, tmp_path:
     lips = documents["truth"]["cross"]["self"]
     assert lips["lip_r"]["mean"] > 0.95
     assert lips["lip_amplitude"]["mean"] == pytest.approx(1.0, abs=0.15)
+
+
+def test_seam_is_zero_for_the_recording_and_grows_with_an_edge_that_is_not_there() -> None:
+    from talkgs.face.labels import Label
+    from talkgs.metrics.seam import seam, seam_band
+
+    # a smooth frame; the head (hair) above row 300 of the 512² label map, torso below
+    rows = np.linspace(60, 200, 128)[:, None] + np.linspace(0, 30, 128)[None, :]
+    truth = np.repeat(rows[..., None], 3, axis=2).astype(np.uint8)
+    labels = np.full((512, 512), Label.TORSO, np.uint8)
+    labels[:300] = Label.HAIR
+    labels[:, :40] = Label.BACKGROUND  # the head's outline against the plate is not a seam
+    band = seam_band(labels, 128)
+    assert band[74:76, 20:-1].all() and not band[:70].any() and not band[:, :9].any()
+    assert seam(truth, truth, labels) == 0.0
+    # the learnt head a shade off the layer below it: a straight edge along the boundary
+    cut = truth.copy()
+    cut[:75] = np.clip(cut[:75].astype(int) + 25, 0, 255).astype(np.uint8)
+    assert seam(cut, truth, labels) > 5
+    # the same offset away from the boundary leaves the seam alone
+    far = truth.copy()
+    far[:40] = np.clip(far[:40].astype(int) + 25, 0, 255).astype(np.uint8)
+    assert seam(far, truth, labels) == 0.0
+    # a boundary the render smears counts too, less than the edge
+    smeared = cv2.GaussianBlur(truth, (0, 0), 3)
+    assert 0 < seam(smeared, truth, labels) < seam(cut, truth, labels)
+    # no torso beside the head: not computed, never 0
+    assert isinstance(seam(truth, truth, np.full((512, 512), Label.HAIR, np.uint8)), NotComputed)

@@ -3,7 +3,8 @@
 Ground truth is each validation frame on the background plate (``gt_imgs``) resized to the
 render's resolution, as in training; renders are the PNG frames of the render stage (never the
 re-encoded mp4 — upstream ``metrics.py`` reads both back from lossy video). Per frame: PSNR,
-SSIM, MS-SSIM, LPIPS, CPBD, LMD, AUE-L/U; per clip: the lip motion (correlation and amplitude
+SSIM, MS-SSIM, LPIPS, CPBD, the seam along the head/torso boundary (:mod:`talkgs.metrics.seam`),
+LMD, AUE-L/U; per clip: the lip motion (correlation and amplitude
 ratio of the rendered mouth opening against the recorded one; no weights), Sync-D/C of the render
 with its own audio and of each cross-driven video with its driving audio, FID, CSIM, training
 time, rendering FPS.
@@ -39,7 +40,7 @@ from talkgs.features import au as au_stage
 from talkgs.features import neutral as neutral_stage
 from talkgs.features.audio import frame_samples
 from talkgs.features.openface import INTENSITY_AUS, AuTable
-from talkgs.frames import frame_paths, read_rgb
+from talkgs.frames import frame_paths, read_labels, read_rgb
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.media import VideoReader, probe, read_audio, read_wav
@@ -53,13 +54,14 @@ from talkgs.metrics.landmark_metrics import (
     lmd_per_frame,
     mouth_opening,
 )
+from talkgs.metrics.seam import seam
 from talkgs.png import write_png
 from talkgs.pose.transforms import split
 from talkgs.weights import WeightStore
 
 log = logging.getLogger("talkgs.evaluate")
 
-PER_FRAME = ("psnr", "ssim", "ms_ssim", "lpips", "cpbd", "lmd", "aue_l", "aue_u")
+PER_FRAME = ("psnr", "ssim", "ms_ssim", "lpips", "cpbd", "seam", "lmd", "aue_l", "aue_u")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,10 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
             else lpips_model.distance(render, truth)
         )
     per_frame["cpbd"] = _cpbd(rendered, params)
+    per_frame["seam"] = [
+        seam(render, truth, read_labels(layout.path("parsing") / f"{i:06d}.png"))
+        for i, render, truth in zip(ids, rendered, truths, strict=True)
+    ]
 
     with tempfile.TemporaryDirectory(prefix="talkgs-evaluate-") as temp:
         truth_marks = landmarks_of(truths, full_size, Path(temp) / "truth")
@@ -259,7 +265,7 @@ def run(inputs: EvaluateInputs, outputs: EvaluateOutputs, params: EvaluateParams
         write_json(staged[outputs.metrics], document)
     shown = {
         k: clip[k]["mean"]
-        for k in ("psnr", "ssim", "lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude", "sync_c")
+        for k in ("psnr", "ssim", "seam", "lmd", "aue_l", "aue_u", "lip_r", "lip_amplitude")
     }
     log.info(
         "evaluate %s/%s on %d frames: %s",

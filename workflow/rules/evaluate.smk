@@ -6,6 +6,7 @@ rule evaluate:
         method=one_of(METHODS),
     input:
         gt_imgs=ID.gt_imgs,
+        parsing=ID.parsing,
         audio=ID.audio,
         landmarks=ID.landmarks,
         neutral=ID.neutral,
@@ -69,6 +70,7 @@ rule evaluate_baseline:
         method=one_of(BASELINES),
     input:
         gt_imgs=ID.gt_imgs,
+        parsing=ID.parsing,
         audio=ID.audio,
         landmarks=ID.landmarks,
         neutral=ID.neutral,

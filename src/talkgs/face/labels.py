@@ -26,6 +26,13 @@ class Label(IntEnum):
     TORSO = 9  # clothes and shoulders
 
 
+# What the learnt Gaussians stand for (face branch, mouth branch), and the person's parts that
+# go into each frame's background layer with the static plate.
+HEAD_LABELS = (Label.FACE, Label.LIPS, Label.EYES, Label.BROWS, Label.HAIR)
+MOUTH_LABELS = (Label.INNER_MOUTH, Label.TEETH)
+TORSO_LABELS = (Label.NECK, Label.TORSO)
+
+
 # TalkingGaussian reads face-like regions by the face colour, and the mouth interior (teeth
 # included) by (100, 100, 100); it has no separate lips, eyes or brows colour.
 TALKINGGAUSSIAN_BGR: dict[Label, tuple[int, int, int]] = {

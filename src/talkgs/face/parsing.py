@@ -3,8 +3,10 @@
 Backends:
 - ``mediapipe`` (default, offline): MediaPipe selfie segmentation separates person from
   background; Face Mesh landmark polygons give face, lips, inner mouth, eyes and brows; the rest
-  of the person is hair above the jaw line and neck / torso below it; teeth are the bright,
-  low-saturation pixels inside the inner lips.
+  of the person is hair above the jaw line, and below it hair, ears, neck or torso by the
+  identity's own colours of hair, clothing and skin, learnt first from a dozen of its frames with
+  MediaPipe Pose's shoulders for where the torso begins (:mod:`talkgs.face.appearance`); teeth
+  are the bright, low-saturation pixels inside the inner lips.
 - ``bisenet``: a BiSeNet face-parsing network with user-provided weights
   (:mod:`talkgs.face.bisenet`).
 - ``sam2``: SAM2 prompted with five landmark points for the portrait (M2DAO-Talker eq. 5),
@@ -30,6 +32,7 @@ from talkgs.atomic import StagedOutputs
 from talkgs.errors import input_error
 from talkgs.face import landmarks as face_landmarks
 from talkgs.face import regions
+from talkgs.face.appearance import Appearance, Sample, fit_appearance, refine_labels, shoulder_line
 from talkgs.face.labels import Label
 from talkgs.face.teeth import teeth_mask
 from talkgs.frames import frame_paths, read_rgb
@@ -60,14 +63,22 @@ class ParsingParams:
     weights_dir: Path = Path("resources/weights")
     sam2_model: str = "tiny"  # tiny | small | base_plus | large
     threads: int = 2  # frame decoding and PNG encoding overlap the model
+    appearance_frames: int = 12  # mediapipe: frames the hair/clothing/skin colours are learnt from
 
 
-def label_from_landmarks(person: np.ndarray, landmarks: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+def label_from_landmarks(
+    person: np.ndarray,
+    landmarks: np.ndarray,
+    rgb: np.ndarray,
+    appearance: Appearance | None = None,
+) -> np.ndarray:
     """Split a ``[H, W]`` bool person mask into labels with the landmark polygons.
 
     The jaw line (the lower half of the face oval, extended sideways at ear height) divides
     the person: above it and outside the face is hair, below it is neck (skin under the chin)
-    and torso (the rest).
+    and torso (the rest) — unless the identity's ``appearance`` is given, which then places
+    hair, ears and neck below the line and a fringe above the brows by colour
+    (:func:`talkgs.face.appearance.refine_labels`).
     """
     height, width = person.shape
     labels = np.zeros((height, width), np.uint8)
@@ -87,6 +98,8 @@ def label_from_landmarks(person: np.ndarray, landmarks: np.ndarray, rgb: np.ndar
     inner = labels == Label.INNER_MOUTH
     labels[teeth_mask(rgb, inner)] = Label.TEETH
     labels[below_jaw & _neck_skin(rgb, labels, landmarks)] = Label.NECK
+    if appearance is not None:
+        labels = refine_labels(labels, rgb, landmarks, below_jaw, appearance)
     return labels
 
 
@@ -137,31 +150,74 @@ def _skin_colour(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 
 class MediapipeParser:
-    """Selfie segmentation for the person, landmark polygons for the rest.
+    """Selfie segmentation for the person, landmark polygons and the identity's colours for the
+    rest.
 
-    Frames are independent and MediaPipe releases the GIL while it infers, so each thread gets
-    its own segmenter and frames are parsed in parallel (same results as one segmenter).
+    :meth:`fit` learns the colours first (one pass over a dozen frames, with MediaPipe Pose).
+    Then frames are independent and MediaPipe releases the GIL while it infers, so each thread
+    gets its own segmenter and frames are parsed in parallel (same results as one segmenter).
     """
 
     parallel_frames = True
 
-    def __init__(self, person_threshold: float = 0.5) -> None:
+    def __init__(self, person_threshold: float = 0.5, appearance_frames: int = 12) -> None:
         import mediapipe as mp
 
         self._solution = mp.solutions.selfie_segmentation
         self._per_thread = threading.local()
         self.person_threshold = person_threshold
+        self.appearance_frames = appearance_frames
+        self.appearance: Appearance | None = None
 
-    def parse(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    def _person(self, rgb: np.ndarray) -> np.ndarray:
         if not hasattr(self._per_thread, "segmenter"):
             self._per_thread.segmenter = self._solution.SelfieSegmentation(model_selection=0)
-        mask = self._per_thread.segmenter.process(rgb).segmentation_mask
-        return label_from_landmarks(mask > self.person_threshold, landmarks, rgb)
+        return self._per_thread.segmenter.process(rgb).segmentation_mask > self.person_threshold
+
+    def fit(self, paths: list[Path], found: face_landmarks.FaceLandmarks) -> None:
+        """Learn the identity's hair, clothing and skin colours from frames spread over the
+        clip whose landmarks were detected."""
+        import mediapipe as mp
+
+        detected = np.flatnonzero(found.detected)
+        if len(detected) == 0:
+            return
+        picks = np.unique(np.linspace(0, len(detected) - 1, self.appearance_frames).round())
+        samples = []
+        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+            for index in detected[picks.astype(int)]:
+                rgb = read_rgb(paths[index])
+                height, width = rgb.shape[:2]
+                result = pose.process(rgb).pose_landmarks
+                points = (
+                    None
+                    if result is None
+                    else np.array([(p.x, p.y) for p in result.landmark], np.float64)
+                )
+                samples.append(
+                    Sample(
+                        rgb,
+                        self._person(rgb),
+                        found.landmarks[index],
+                        shoulder_line(points, width, height),
+                    )
+                )
+        self.appearance = fit_appearance(samples)
+        log.info(
+            "parsing: colours of hair, clothing and skin from %d frames (%d, %d, %d pixels); "
+            "torso from row %.0f",
+            len(samples),
+            *self.appearance.seed_pixels,
+            self.appearance.torso_top,
+        )
+
+    def parse(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return label_from_landmarks(self._person(rgb), landmarks, rgb, self.appearance)
 
 
 def make_parser(params: ParsingParams) -> Parser:
     if params.backend == "mediapipe":
-        return MediapipeParser(params.person_threshold)
+        return MediapipeParser(params.person_threshold, params.appearance_frames)
     store = WeightStore(params.weights_manifest, params.weights_dir)
     if params.backend == "bisenet":
         from talkgs.face.bisenet import BiSeNetParser
@@ -186,7 +242,8 @@ def run(
     params: ParsingParams,
     parser_factory: Callable[[ParsingParams], Parser] = make_parser,
 ) -> dict[str, Any]:
-    """Label maps of every frame → ``output_dir/NNNNNN.png``; ``preview``: three overlays."""
+    """Label maps of every frame → ``output_dir/NNNNNN.png``; ``preview``: first, middle and
+    last frame, and the frame with the most hair below the jaw line (the hard case)."""
     paths = frame_paths(frames_dir)
     found = face_landmarks.load(landmarks_path)
     if len(found.landmarks) != len(paths):
@@ -194,9 +251,13 @@ def run(
             landmarks_path, f"{len(found.landmarks)} rows for {len(paths)} frames in {frames_dir}"
         )
     parser = parser_factory(params)
+    fit = getattr(parser, "fit", None)  # a parser that learns the identity first
+    if fit is not None:
+        fit(paths, found)
     counts = np.zeros(len(Label), np.int64)
     shown = first_middle_last(len(paths))
     tiles = []
+    hardest: tuple[int, int, np.ndarray] | None = None  # hair pixels below the jaw, index, tile
 
     def parse_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
         rgb = read_rgb(paths[index])
@@ -215,6 +276,13 @@ def run(
                 writes.submit(write_png, staged[output_dir] / f"{index:06d}.png", labels)
                 if index in shown:
                     tiles.append((f"frame {index}", label_overlay(rgb, labels)))
+                height, width = labels.shape
+                below = _below_jaw_line(found.landmarks[index], width, height)
+                hair = int(np.count_nonzero((labels == Label.HAIR) & below))
+                if hair and (hardest is None or hair > hardest[0]):
+                    hardest = (hair, index, label_overlay(rgb, labels))
+        if hardest is not None:
+            tiles.append((f"frame {hardest[1]}: most hair below the jaw", hardest[2]))
         save_strip(staged[preview], tiles)
     shares = counts / counts.sum()
     summary = ", ".join(f"{Label(i).name.lower()} {100 * s:.1f}%" for i, s in enumerate(shares))

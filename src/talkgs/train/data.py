@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from talkgs.errors import TalkgsError, input_error
-from talkgs.face.labels import Label
+from talkgs.face.labels import HEAD_LABELS, MOUTH_LABELS, TORSO_LABELS, Label
 from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS
 from talkgs.features.openface import read_csv as read_au_csv
 from talkgs.frames import frame_paths, read_labels, read_rgb
@@ -52,9 +52,6 @@ AU_ALL = INTENSITY_AUS
 # TalkingGaussian's expression features, also M2DAO-Talker's six upper-face AUs.
 AU_TALKINGGAUSSIAN = ("01", "04", "05", "06", "07", "45")
 
-HEAD_LABELS = (Label.FACE, Label.LIPS, Label.EYES, Label.BROWS, Label.HAIR)
-MOUTH_LABELS = (Label.INNER_MOUTH, Label.TEETH)
-TORSO_LABELS = (Label.NECK, Label.TORSO)
 HAIR_LABELS = (Label.HAIR,)
 LIPS_BOX_LABELS = (Label.LIPS, Label.INNER_MOUTH, Label.TEETH)
 
