@@ -30,12 +30,15 @@ def summary(est: PoseEstimate, fps: float) -> dict[str, Any]:
     flags = est.flags
     count = len(flags)
 
-    def px(values: np.ndarray) -> dict[str, float]:
+    def px(values: np.ndarray, worst: bool = False) -> dict[str, float]:
         values = values[np.isfinite(values)]
-        return {
+        stats = {
             "median": round(float(np.median(values)), 4),
             "p95": round(float(np.percentile(values, 95)), 4),
         }
+        if worst:
+            stats["max"] = round(float(values.max()), 4)
+        return stats
 
     return {
         "frames": count,
@@ -47,6 +50,7 @@ def summary(est: PoseEstimate, fps: float) -> dict[str, Any]:
         "depth_scale": round(est.depth_scale, 4),
         "keypoints_per_frame_median": float(np.median(est.keypoints)),
         "reprojection_px": px(est.errors_px),
+        "frame_reprojection_px": px(est.residual_px, worst=True),
         "baseline_reprojection_px": px(est.baseline_errors_px.ravel()),
         "jitter_deg_per_frame2": {
             "flow": round(angular_jitter(est.rotations), 6),
@@ -60,6 +64,8 @@ def summary(est: PoseEstimate, fps: float) -> dict[str, Any]:
         "definitions": {
             "reprojection_px": "distance between each flow keypoint and its face point "
             "projected by the frame's pose, pixels at the frame's size",
+            "frame_reprojection_px": "each frame's median reprojection_px, over the frames: "
+            "a pose spike is a frame far above the rest",
             "baseline_reprojection_px": "the same for the rigid Face Mesh landmarks under "
             "per-frame solvePnP onto the same face and camera",
             "jitter_deg_per_frame2": "mean norm of the change of frame-to-frame angular "
