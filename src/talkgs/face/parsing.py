@@ -10,8 +10,8 @@ Backends:
 - ``bisenet``: a BiSeNet face-parsing network with user-provided weights
   (:mod:`talkgs.face.bisenet`).
 - ``sam2``: SAM2 prompted with five landmark points for the portrait (M2DAO-Talker eq. 5),
-  then split into regions by the landmark parser (M2DAO's two-stage motion region
-  segmentation; :mod:`talkgs.face.sam2`).
+  then split into regions by the landmark polygons and jaw line, without the colour model
+  (M2DAO's two-stage motion region segmentation; :mod:`talkgs.face.sam2`).
 
 Output: ``parsing/NNNNNN.png``, one single-channel uint8 PNG per frame, same index as the frame.
 """

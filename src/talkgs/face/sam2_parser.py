@@ -2,8 +2,10 @@
 
 Stage one: SAM2's image predictor, prompted with five landmark points (left eye, right eye,
 mouth, torso left, torso right; M2DAO eq. 5), segments the portrait foreground. Stage two: the
-landmark parser splits that foreground into face, mouth, hair, neck and torso regions, exactly
-as the ``mediapipe`` backend does with its selfie-segmentation mask.
+landmark parser splits that foreground into face, mouth, hair, neck and torso regions with the
+polygons and the jaw line of the ``mediapipe`` backend — without that backend's per-identity
+colours of hair, clothing and skin (:mod:`talkgs.face.appearance`), so hair below the jaw line
+is torso here.
 """
 
 from __future__ import annotations
