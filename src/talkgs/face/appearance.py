@@ -22,8 +22,8 @@ gives the landmark labels what the colours say, under rules of where each part c
 - hair below the jaw only where it is connected to the hair above it, and never in the zone
   under the chin where the neck is;
 - skin beside the face above the chin is an ear (face); skin in the neck zone is neck;
-- inside the face oval, above the brows, hair-coloured pixels are hair (a fringe): they do not
-  move with the skull, and the pose stage takes its keypoints only on face skin.
+- inside the face oval, above the brows, hair-coloured pixels are hair (a fringe), which the
+  training's hair terms then see as hair.
 
 Hair, ears and face are the learnt head; neck and clothing the background layer.
 """
@@ -95,15 +95,22 @@ class FaceGeometry:
             mask = cv2.dilate(mask, kernel) if grow > 0 else cv2.erode(mask, kernel)
         return mask > 0
 
+    def neck_box(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` of the zone under the chin where the neck can be (and no hair
+        grows): the jaw's middle 60 %, from its lowest part (not the ears) to half a face height
+        below the chin; empty when it leaves the frame."""
+        height, width = shape
+        y0 = int(max(self.chin_y - 0.35 * self.face_height, 0))
+        y1 = int(min(self.chin_y + 0.5 * self.face_height, height))
+        x0, x1 = int(max(self.neck_left, 0)), int(min(self.neck_right + 1, width))
+        return x0, y0, max(x1, x0), max(y1, y0)
+
     def neck_zone(self, shape: tuple[int, int]) -> np.ndarray:
-        """``[H, W]`` bool: under the chin within the jaw's middle, where no hair grows."""
-        rows, cols = np.arange(shape[0])[:, None], np.arange(shape[1])[None, :]
-        return (
-            (cols >= self.neck_left)
-            & (cols <= self.neck_right)
-            & (rows > self.chin_y - 0.35 * self.face_height)
-            & (rows < self.chin_y + 0.5 * self.face_height)
-        )
+        """``[H, W]`` bool :meth:`neck_box`."""
+        x0, y0, x1, y1 = self.neck_box(shape)
+        zone = np.zeros(shape, bool)
+        zone[y0:y1, x0:x1] = True
+        return zone
 
 
 def shoulder_line(pose_landmarks: np.ndarray | None, width: int, height: int) -> float | None:
@@ -160,20 +167,17 @@ def fit_appearance(samples: list[Sample]) -> Appearance:
         top = face.chin_y if sample.torso_top is None else max(sample.torso_top, face.chin_y)
         tops.append(top)
         candidates.append(bins[sample.person & ~near_face & (rows > top)])
-    hair_density, skin_density = (
-        _log_density(np.concatenate(hair)),
-        _log_density(np.concatenate(skin)),
-    )
-    clothing = np.concatenate(candidates)
-    typical_hair = np.percentile(hair_density[np.concatenate(hair)], SEED_TYPICAL_PERCENTILE)
-    typical_skin = np.percentile(skin_density[np.concatenate(skin)], SEED_TYPICAL_PERCENTILE)
+    hair_bins, skin_bins, clothing = (np.concatenate(b) for b in (hair, skin, candidates))
+    hair_density, skin_density = _log_density(hair_bins), _log_density(skin_bins)
+    typical_hair = np.percentile(hair_density[hair_bins], SEED_TYPICAL_PERCENTILE)
+    typical_skin = np.percentile(skin_density[skin_bins], SEED_TYPICAL_PERCENTILE)
     clothing = clothing[
         (hair_density[clothing] < typical_hair) & (skin_density[clothing] < typical_skin)
     ]
     return Appearance(
         log_density=np.stack([hair_density, _log_density(clothing), skin_density]),
         torso_top=float(np.median(tops)),
-        seed_pixels=(sum(map(len, hair)), len(clothing), sum(map(len, skin))),
+        seed_pixels=(len(hair_bins), len(clothing), len(skin_bins)),
     )
 
 

@@ -32,7 +32,14 @@ from talkgs.atomic import StagedOutputs
 from talkgs.errors import input_error
 from talkgs.face import landmarks as face_landmarks
 from talkgs.face import regions
-from talkgs.face.appearance import Appearance, Sample, fit_appearance, refine_labels, shoulder_line
+from talkgs.face.appearance import (
+    Appearance,
+    FaceGeometry,
+    Sample,
+    fit_appearance,
+    refine_labels,
+    shoulder_line,
+)
 from talkgs.face.labels import Label
 from talkgs.face.teeth import teeth_mask
 from talkgs.frames import frame_paths, read_rgb
@@ -113,19 +120,12 @@ def _below_jaw_line(landmarks: np.ndarray, width: int, height: int) -> np.ndarra
 def _neck_skin(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """``[H, W]`` bool: skin-coloured pixels in the zone under the chin where the neck can be.
 
-    The zone is as wide as the lower jaw (its middle 60%) and reaches half a face height below
-    the chin; skin is a colour (YCrCb) close to the face's own skin, sampled on the cheeks and
-    forehead, so a collar, a tie, a scarf or a dark turtleneck in that zone stays torso.
+    The zone is :meth:`talkgs.face.appearance.FaceGeometry.neck_box`; skin is a colour (YCrCb)
+    close to the face's own skin, sampled on the cheeks and forehead, so a collar, a tie, a
+    scarf or a dark turtleneck in that zone stays torso.
     """
-    height, width = labels.shape
-    jaw = landmarks[list(regions.JAW), :2]
-    chin_y = landmarks[regions.CHIN, 1]
-    face_height = chin_y - landmarks[regions.FOREHEAD, 1]
-    left, right = np.percentile(jaw[:, 0], [20, 80])
-    y0 = int(max(chin_y - 0.35 * face_height, 0))  # the jaw's lowest part, not the ears
-    y1 = int(min(chin_y + 0.5 * face_height, height))
-    x0, x1 = int(max(left, 0)), int(min(right + 1, width))
-    neck = np.zeros((height, width), bool)
+    x0, y0, x1, y1 = FaceGeometry.of(landmarks).neck_box(labels.shape)
+    neck = np.zeros(labels.shape, bool)
     if y1 <= y0 or x1 <= x0:
         return neck
     ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YCrCb)
@@ -181,6 +181,7 @@ class MediapipeParser:
 
         detected = np.flatnonzero(found.detected)
         if len(detected) == 0:
+            log.warning("parsing: no frame with landmarks: hair below the jaw line stays torso")
             return
         picks = np.unique(np.linspace(0, len(detected) - 1, self.appearance_frames).round())
         samples = []
