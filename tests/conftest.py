@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -351,3 +352,18 @@ def demo_trainable(demo_identity: DemoIdentity, tmp_path_factory: pytest.TempPat
 def real_trainable(real_identity, tmp_path_factory: pytest.TempPathFactory):
     """The real clip with pose and features as well (~30 s more than ``real_identity``)."""
     return trainable_copy(real_identity, tmp_path_factory.mktemp("trainable") / "german")
+
+
+@pytest.fixture(scope="session")
+def demo_6s(tmp_path_factory: pytest.TempPathFactory):
+    """A 6 s demo identity ready to train, with its truth: 14 validation frames where the 3 s
+    demo has 7, enough for a correlation to mean something."""
+    from talkgs.demo import make_demo
+
+    folder = tmp_path_factory.mktemp("demo_6s")
+    make_demo(folder / "demo.mp4", folder / "truth.json", seed=0, duration_s=6.0)
+    layout = add_pose_and_features(preprocess_identity(folder / "demo.mp4", folder / "demo"))
+    opening = [
+        frame["mouth_open"] for frame in json.loads((folder / "truth.json").read_text())["frames"]
+    ]
+    return Path(layout.root), np.array(opening)

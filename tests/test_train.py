@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import add_pose_and_features, preprocess_identity
 from talkgs.errors import TalkgsError
 from talkgs.media import probe
 from talkgs.metrics import NotComputed
@@ -309,7 +308,9 @@ def test_a_training_step_makes_no_tensor_off_the_trainers_device(demo_trainable)
     method = resolve_method("meta", {"family": "hmtalker", "params": everything}, "tiny")
     p = method.preset
     cpu = torch.device("cpu")
-    data = IdentityData(Path(demo_trainable.root), p.resolution, "mel", p.audio_window, cpu)
+    data = IdentityData(
+        Path(demo_trainable.root), p.resolution, "mel", p.audio_window, cpu, family=method.spec
+    )
     for stage, steps in (("face", 16), ("mouth", 11)):  # densification at 10 (and 15)
         trainer = Trainer(data, method, stage, build_model(data, method), Runtime(cpu, "torch"))
         branch = trainer.model.face if stage == "face" else trainer.model.mouth
@@ -400,7 +401,7 @@ def tiny_trainer(root: Path, family: str, stage: str, params: dict | None = None
     method = resolve_method("b", {"family": family, "params": params or {}}, "tiny")
     p = method.preset
     cpu = torch.device("cpu")
-    data = IdentityData(root, p.resolution, "mel", p.audio_window, cpu)
+    data = IdentityData(root, p.resolution, "mel", p.audio_window, cpu, family=method.spec)
     torch.manual_seed(seed)
     return Trainer(data, method, stage, build_model(data, method), Runtime(cpu, "torch"))
 
@@ -430,7 +431,7 @@ def test_open_mouth_share_draws_the_rare_wide_openings_more_often() -> None:
 
 
 def test_audio_attention_starts_on_the_frame_itself() -> None:
-    from talkgs.train.model import AudioEncoder
+    from talkgs.train.networks import AudioEncoder
 
     torch.manual_seed(0)
     encoder = AudioEncoder(16, 80, 32, 8)
@@ -481,14 +482,13 @@ def test_hmtalker_trains_its_three_paths_in_their_ratios_and_renders_with_audio_
 
     # validation frames: the recorded lower-face AUs do not reach the render (audio path)
     from talkgs.render import render_validation
-    from talkgs.train.data import AU_LOWER
 
     data, model = trainer.data, trainer.model
     model.eval()
     with torch.no_grad():
         before, _ = render_validation(model, data, trainer.method, trainer.runtime)
-        recorded = data.au_tables[AU_LOWER].clone()
-        data.au_tables[AU_LOWER] = torch.rand_like(recorded) * 5
+        recorded = data.features["au_lower"].clone()
+        data.features["au_lower"] = torch.rand_like(recorded) * 5
         after, _ = render_validation(model, data, trainer.method, trainer.runtime)
         index = data.val_ids[0]
         sample = data.sample(index)
@@ -496,7 +496,7 @@ def test_hmtalker_trains_its_three_paths_in_their_ratios_and_renders_with_audio_
             render_view(model, sample, "fuse", "torch", trainer.method, data.conditions(index, p))
             for p in ("vanilla", "vanilla")
         ]
-        data.au_tables[AU_LOWER] = recorded
+        data.features["au_lower"] = recorded
         vanilla.append(
             render_view(
                 model, sample, "fuse", "torch", trainer.method, data.conditions(index, "vanilla")
@@ -574,21 +574,6 @@ FOLLOW_PARAMS = {
     "mouth_motion_iters": 100,
     "fuse_iters": 100,
 }
-
-
-@pytest.fixture(scope="module")
-def demo_6s(tmp_path_factory: pytest.TempPathFactory):
-    """A 6 s demo identity ready to train, with its truth: 14 validation frames where the 3 s
-    demo has 7, enough for a correlation to mean something."""
-    from talkgs.demo import make_demo
-
-    folder = tmp_path_factory.mktemp("demo_6s")
-    make_demo(folder / "demo.mp4", folder / "truth.json", seed=0, duration_s=6.0)
-    layout = add_pose_and_features(preprocess_identity(folder / "demo.mp4", folder / "demo"))
-    opening = [
-        frame["mouth_open"] for frame in json.loads((folder / "truth.json").read_text())["frames"]
-    ]
-    return Path(layout.root), np.array(opening)
 
 
 @pytest.mark.slow

@@ -241,7 +241,11 @@ def pretend_finished(work: Path) -> None:
 
 STUDY = {
     "identities": {"alice": "alice.mp4", "bob": "bob.mp4"},
-    "methods": {"tg": {"family": "talkinggaussian"}, "hm": {"family": "hmtalker"}},
+    "methods": {
+        "tg": {"family": "talkinggaussian"},
+        "hm": {"family": "hmtalker"},
+        "t2": {"family": "talk2me"},
+    },
 }
 METHOD_JOBS = ("train_face", "train_mouth", "train_fuse", "render", "evaluate")
 GATHERING = {("tables", ""), ("runtimes", ""), ("all", "")}
@@ -284,6 +288,16 @@ def test_a_new_method_runs_only_its_own_jobs(finished_study: Path, tmp_path: Pat
         finished_study, tmp_path, lambda c: c["methods"].update(m2={"family": "m2dao"})
     )
     assert planned(work) == method_jobs(["alice", "bob"], ["m2"]) | GATHERING
+
+
+def test_a_file_only_one_family_reads_reruns_only_that_familys_jobs(
+    finished_study: Path, tmp_path: Path
+) -> None:
+    work = changed_study(finished_study, tmp_path, lambda c: None)
+    time.sleep(0.01)
+    # new content (a touch alone is not a change: Snakemake compares checksums of small files)
+    (work / "results/alice/features/eyes.csv").write_text("frame,ear_left,ear_right,ear,blink\n")
+    assert planned(work) == method_jobs(["alice"], ["t2"]) | GATHERING
 
 
 def test_a_new_identity_runs_only_its_own_jobs(finished_study: Path, tmp_path: Path) -> None:

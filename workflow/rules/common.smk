@@ -27,8 +27,9 @@ AUDIO_ID = IdentityLayout("results/{audio_identity}")
 METHODS = sorted(config["methods"])
 # Every method entry resolved once, while the DAG is built: a wrong family, preset or params key
 # stops the run here, in one line, instead of inside its first training job.
-for _method in METHODS:
-    resolve_method(_method, config["methods"][_method], config["train"]["preset"])
+METHOD_FAMILY = {
+    m: resolve_method(m, config["methods"][m], config["train"]["preset"]).spec for m in METHODS
+}
 CROSS_AUDIO = config["render"]["cross_audio"]
 for _name in CROSS_AUDIO:
     if _name not in config["identities"]:
@@ -149,6 +150,13 @@ TRAINING_INPUTS = {
     "pose": ID.pose,
     "au": ID.au,
 }
+
+
+def family_inputs(wildcards):
+    """The feature files only the method's family reads (talkgs.train.families: its
+    ``inputs``, e.g. Talk2Me's eyes.csv), so that they rerun only that family's jobs."""
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    return [getattr(layout, name) for name in METHOD_FAMILY[wildcards.method].inputs]
 
 
 def training_audio_features(wildcards):

@@ -8,6 +8,7 @@ rule train_face:
     input:
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
+        family_inputs=family_inputs,
     output:
         model=ID.model("{method}", "face"),
         summary=ID.training_summary("{method}", "face"),
@@ -43,6 +44,7 @@ rule train_mouth:
     input:
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
+        family_inputs=family_inputs,
     output:
         model=ID.model("{method}", "mouth"),
         summary=ID.training_summary("{method}", "mouth"),
@@ -78,6 +80,7 @@ rule train_fuse:
     input:
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
+        family_inputs=family_inputs,
         face=ID.model("{method}", "face"),
         mouth=ID.model("{method}", "mouth"),
     output:
@@ -116,6 +119,7 @@ rule render:
     input:
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
+        family_inputs=family_inputs,
         model=ID.model("{method}", "fuse"),
     output:
         frames=directory(ID.render_frames("{method}")),
@@ -149,6 +153,7 @@ rule render_cross:
     input:
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
+        family_inputs=family_inputs,
         cross_audio_features=cross_audio_features,
         cross_audio=AUDIO_ID.audio,
         model=ID.model("{method}", "fuse"),

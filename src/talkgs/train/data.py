@@ -27,6 +27,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -35,7 +36,7 @@ from torch import Tensor
 
 from talkgs.errors import TalkgsError, input_error
 from talkgs.face.labels import HEAD_LABELS, MOUTH_LABELS, TORSO_LABELS, Label
-from talkgs.features.openface import INTENSITY_AUS, LOWER_AUS, UPPER_AUS
+from talkgs.features.expression import MOUTH_OPENING_COLUMNS
 from talkgs.features.openface import read_csv as read_au_csv
 from talkgs.frames import frame_paths, read_labels, read_rgb
 from talkgs.layout import IdentityLayout
@@ -43,14 +44,10 @@ from talkgs.log import progress
 from talkgs.parallel import ordered_map
 from talkgs.pose.transforms import split
 
-log = logging.getLogger("talkgs.train")
+if TYPE_CHECKING:
+    from talkgs.train.families import Family
 
-# HM-Talker's upper- and lower-face AUs, as the AU stage names them.
-AU_UPPER = UPPER_AUS
-AU_LOWER = LOWER_AUS
-AU_ALL = INTENSITY_AUS
-# TalkingGaussian's expression features, also M2DAO-Talker's six upper-face AUs.
-AU_TALKINGGAUSSIAN = ("01", "04", "05", "06", "07", "45")
+log = logging.getLogger("talkgs.train")
 
 HAIR_LABELS = (Label.HAIR,)
 LIPS_BOX_LABELS = (Label.LIPS, Label.INNER_MOUTH, Label.TEETH)
@@ -87,9 +84,7 @@ class Conditions:
     """One frame's conditions; ``path`` selects HM-Talker's fusion path during training."""
 
     audio: Tensor  # [1, frames, W, D]
-    au_upper: Tensor  # [1, 7]
-    au_lower: Tensor  # [1, 10]
-    au_expression: Tensor  # [1, 6] TalkingGaussian's AU01/04/05/06/07/45
+    features: dict[str, Tensor]  # the family's per-frame features, [1, k] each
     path: str = "audio"  # "audio" | "masked" | "vanilla"
     audio_keep: Tensor | None = None  # masked path: [1, audio_dim] 1 where the feature is kept
 
@@ -253,6 +248,7 @@ class IdentityData:
         placement: str = "auto",
         threads: int = 2,
         audio_override: np.ndarray | None = None,
+        family: Family | None = None,
     ) -> None:
         self.layout = IdentityLayout(str(root))
         self.resolution = resolution
@@ -292,10 +288,14 @@ class IdentityData:
                 raise input_error(audio_path, f"{len(audio)} rows for {self.count} frames")
         self.audio = torch.from_numpy(as_windows(audio).astype(np.float32)).to(self.device)
         self.window_offsets = torch.arange(self.window, device=self.device) - self.window // 2
-        au = torch.from_numpy(read_au_csv(self.layout.path("au"), self.count).intensity)
-        self.au_tables = {
-            names: au_table(au.float(), names).to(self.device)
-            for names in (AU_UPPER, AU_LOWER, AU_TALKINGGAUSSIAN)
+        au = read_au_csv(self.layout.path("au"), self.count).intensity.astype(np.float32)
+        # AU25 + AU26 (lips part, jaw drop), scaled to [0, 1] each: how far the mouth is open
+        self.opening = (au[:, list(MOUTH_OPENING_COLUMNS)] / np.float32(5.0)).sum(1)
+        # the family's per-frame condition tables (none without a family: frames only)
+        tables = family.frame_features(self.layout, self.count, au) if family else {}
+        self.features = {
+            name: torch.from_numpy(np.ascontiguousarray(table, np.float32)).to(self.device)
+            for name, table in tables.items()
         }
         self._frames: PreloadedFrames | StreamedFrames | None = None
         self._rows = torch.arange(resolution, device=self.device)
@@ -322,21 +322,16 @@ class IdentityData:
     ) -> Conditions:
         """Frame ``index``'s conditions; ``audio``/``audio_index`` drive it with other audio
         features (another identity's, or silence) while its AUs stay the frame's own."""
-        tables = self.au_tables
         return Conditions(
             audio=self.audio_window(index if audio_index is None else audio_index, audio)[None],
-            au_upper=tables[AU_UPPER][index : index + 1],
-            au_lower=tables[AU_LOWER][index : index + 1],
-            au_expression=tables[AU_TALKINGGAUSSIAN][index : index + 1],
+            features={name: table[index : index + 1] for name, table in self.features.items()},
             path=path,
             audio_keep=audio_keep,
         )
 
     def mouth_opening(self, indices: list[int]) -> list[float]:
         """AU25 + AU26 (lips part, jaw drop) of frames ``indices``: how far the mouth is open."""
-        lower = self.au_tables[AU_LOWER]
-        columns = [AU_LOWER.index("25"), AU_LOWER.index("26")]
-        return lower[indices][:, columns].sum(1).tolist()
+        return self.opening[indices].astype(np.float64).tolist()
 
     # frames -----------------------------------------------------------------------------
     def camera(self, index: int) -> tuple[Tensor, Tensor]:
@@ -409,16 +404,6 @@ class IdentityData:
         )
         ys, xs = np.nonzero(np.isin(labels_map, labels))
         return np.stack([xs, ys], 1).astype(np.float32), gt[ys, xs].astype(np.float32) / 255
-
-
-def au_table(au: Tensor, names: tuple[str, ...]) -> Tensor:
-    """``[T, len(names)]`` AU intensities scaled to [0, 1] (OpenFace's are 0–5); the blink
-    AU45 clipped to 0–2 first, as TalkingGaussian does."""
-    columns = [AU_ALL.index(name) for name in names]
-    values = au[:, columns] / 5.0
-    if "45" in names:
-        values[:, names.index("45")] = au[:, AU_ALL.index("45")].clamp(0, 2) / 2.0
-    return values
 
 
 def load_audio_features(path: Path, extractor: str) -> np.ndarray:

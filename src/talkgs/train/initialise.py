@@ -57,9 +57,11 @@ def initial_fields(data: IdentityData, method: Method) -> tuple[GaussianField, G
         scale = torch.tensor([spacing, spacing, spacing * 0.5]).expand(len(chosen), 3)
         return all_points[chosen] + jitter, all_colours[chosen], scale.clone()
 
-    face = GaussianField(
-        *back_project(HEAD_LABELS, preset.face_points, 0.0, [data.train_ids[i] for i in picks])
+    means, colours, scales = back_project(
+        HEAD_LABELS, preset.face_points, 0.0, [data.train_ids[i] for i in picks]
     )
+    features = method.spec.gaussian_features(method, len(means), generator)
+    face = GaussianField(means, colours, scales, {name: f.values for name, f in features.items()})
     mouth_frames = open_mouth_frames(data)
     mouth = GaussianField(
         *back_project(MOUTH_LABELS, preset.mouth_points, 0.05 * face_width, mouth_frames)
@@ -82,4 +84,6 @@ def open_mouth_frames(data: IdentityData, count: int = 8) -> list[int]:
 def build_model(data: IdentityData, method: Method) -> TalkingHead:
     """A new model on the host (move it to the training device)."""
     face, mouth = initial_fields(data, method)
-    return TalkingHead(method, face, mouth, data.audio_shape)
+    model = TalkingHead(method, face, mouth, data.audio_shape)
+    method.spec.prepare(model.face_motion, data.layout)
+    return model

@@ -96,7 +96,15 @@ class Trainer:
         extents of the stage's initial Gaussians)."""
         self.model = model
         self.scales = scales or {b: scene_scale(getattr(model, b)) for b in BRANCHES}
-        self.optimizers = Optimizers(model, self.preset, self.stage, self.total, self.scales)
+        features = self.method.spec.gaussian_features(self.method, 0, torch.Generator())
+        self.optimizers = Optimizers(
+            model,
+            self.preset,
+            self.stage,
+            self.total,
+            self.scales,
+            {name: feature.lr for name, feature in features.items()},
+        )
         self.strategies = {branch: densifier(self.preset, branch) for branch in BRANCHES}
         # both branches' sizes are judged against the face's extent
         self.strategy_states = {

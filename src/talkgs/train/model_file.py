@@ -76,11 +76,13 @@ def model_from_state(
 ) -> TalkingHead:
     """A model of the saved Gaussian counts with ``state`` loaded, on the host."""
 
-    def empty(count: int) -> GaussianField:
+    def empty(count: int, extras: dict[str, Tensor] | None = None) -> GaussianField:
         return GaussianField(
-            torch.zeros(count, 3), torch.full((count, 3), 0.5), torch.ones(count, 3)
+            torch.zeros(count, 3), torch.full((count, 3), 0.5), torch.ones(count, 3), extras
         )
 
-    model = TalkingHead(method, empty(face_count), empty(mouth_count), audio_shape)
+    features = method.spec.gaussian_features(method, face_count, torch.Generator())
+    face = empty(face_count, {name: f.values for name, f in features.items()})
+    model = TalkingHead(method, face, empty(mouth_count), audio_shape)
     model.load_state_dict(state)
     return model

@@ -31,7 +31,7 @@ def network_groups(model: TalkingHead, preset: Preset) -> list[dict[str, Any]]:
     for name, parameter in model.named_parameters():
         if name.split(".")[0] in BRANCHES:
             continue  # the Gaussians themselves
-        if ".triplane." in name:
+        if ".triplane." in name or ".encoding." in name:  # position encoders
             grids.append(parameter)
         elif ".audio.attention" in name:  # AudioEncoder.attention_convs / .attention
             attention.append(parameter)
@@ -57,7 +57,9 @@ class Optimizers:
         stage: str,
         total: int,
         scene_scales: dict[str, float],
+        extra_rates: dict[str, float] | None = None,
     ) -> None:
+        extra_rates = extra_rates or {}
         self.preset = preset
         self.total = total  # the stage's length, for the network schedule
         self.gaussians: dict[str, dict[str, torch.optim.Optimizer]] = {}
@@ -72,6 +74,8 @@ class Optimizers:
             }
             if branch == "face" and stage == "fuse" and preset.lr_fuse_opacities is not None:
                 branch_rates["opacities"] = preset.lr_fuse_opacities
+            if branch == "face":  # the family's own per-Gaussian parameters
+                branch_rates.update(extra_rates)
             self.gaussians[branch] = {
                 key: torch.optim.Adam(
                     [{"params": [field.params[key]], "lr": rate, "base_lr": rate}], eps=1e-15

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from talkgs.errors import TalkgsError
+from talkgs.train.families import FAMILIES, Family
 
-FAMILIES = ("talkinggaussian", "hmtalker", "m2dao")
 STAGES = ("face", "mouth", "fuse")
 
 
@@ -292,8 +292,13 @@ class Method:
     preset: Preset
     options: dict[str, Any] = field(default_factory=dict)  # family options, e.g. path ratios
 
+    @property
+    def spec(self) -> Family:
+        """The family's module (:mod:`talkgs.train.families`)."""
+        return FAMILIES[self.family]
+
     def option(self, key: str) -> Any:
-        return self.options.get(key, FAMILY_DEFAULTS[self.family][key])
+        return self.options.get(key, self.spec.defaults[key])
 
     @property
     def fuse_trains(self) -> str:
@@ -307,45 +312,11 @@ class Method:
             "family": self.family,
             "preset": self.preset_name,
             "preset_fields": dataclasses.asdict(self.preset),
-            "options": {**FAMILY_DEFAULTS[self.family], **self.options},
+            "options": {**self.spec.defaults, **self.options},
         }
 
 
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    # face-region supervision with an alpha term (TalkingGaussian train_face / train_mouth);
-    # its fuse tunes colours and face opacity with motion and geometry frozen (train_fuse.py)
-    "talkinggaussian": {
-        "audio_features": "mel",
-        "region_supervision": True,
-        "alternating": False,
-        "mouth_deforms_shape": False,
-        "fuse_trains": "appearance",
-    },
-    # HM-Talker: AU MLP with skip, A2AM + L_align, gated fusion with stochastic paths; "both
-    # branches are jointly fine-tuned" in its joint stage
-    "hmtalker": {
-        "audio_features": "mel",
-        "region_supervision": True,
-        "alternating": False,
-        "mouth_deforms_shape": False,
-        "path_ratios": [4, 4, 2],
-        "mask_ratio": [0.1, 0.3],
-        "fuse_trains": "all",
-    },
-    # M2DAO-Talker: full-portrait supervision (MCC), alternating face/mouth optimisation of
-    # the whole model
-    "m2dao": {
-        "audio_features": "mel",
-        "region_supervision": False,
-        "alternating": True,
-        "mouth_deforms_shape": True,
-        "alternating_share": 0.5,
-        "fuse_trains": "all",
-    },
-}
 FUSE_TRAINS = ("appearance", "all")
-
-PAPER_FUSE_ITERS = {"talkinggaussian": 10000, "hmtalker": 15000, "m2dao": 20000}
 
 
 def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Method:
@@ -361,16 +332,17 @@ def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Met
     params = dict(entry.get("params") or {})
     preset_fields = {f.name for f in dataclasses.fields(Preset)}
     overrides = {key: params.pop(key) for key in list(params) if key in preset_fields}
-    unknown = set(params) - set(FAMILY_DEFAULTS[family])
+    defaults = FAMILIES[family].defaults
+    unknown = set(params) - set(defaults)
     if unknown:
-        known = sorted(preset_fields | set(FAMILY_DEFAULTS[family]))
+        known = sorted(preset_fields | set(defaults))
         close = [m for key in sorted(unknown) for m in difflib.get_close_matches(key, known, 1)]
         raise TalkgsError(
             f"methods.{name}.params: unknown key(s) {', '.join(sorted(unknown))} for family "
             f"{family}"
             + (f" (did you mean {', '.join(close)}?)" if close else "")
             + f" (preset fields: {', '.join(sorted(preset_fields))}; family options: "
-            f"{', '.join(sorted(FAMILY_DEFAULTS[family]))})"
+            f"{', '.join(sorted(defaults))})"
         )
     fuse_trains = params.get("fuse_trains", overrides.get("fuse_trains"))
     if fuse_trains is not None and fuse_trains not in FUSE_TRAINS:
@@ -378,10 +350,9 @@ def resolve_method(name: str, entry: dict[str, Any], default_preset: str) -> Met
             f"methods.{name}.params.fuse_trains: {fuse_trains!r} is not one of "
             f"{', '.join(FUSE_TRAINS)}"
         )
-    if preset_name == "paper" and "fuse_iters" not in overrides:
-        # the papers' joint stages: HM-Talker fine-tunes both branches 15k iterations,
-        # M2DAO-Talker alternates for 20k; TalkingGaussian's fuse is 10k
-        overrides["fuse_iters"] = PAPER_FUSE_ITERS[family]
+    if preset_name == "paper":
+        # each family's own paper counts (e.g. HM-Talker's 15k joint stage), unless set
+        overrides = {**FAMILIES[family].paper, **overrides}
     for key in ("triplane_resolutions", "network_betas"):  # JSON lists → tuples
         if key in overrides:
             overrides[key] = tuple(overrides[key])

@@ -9,10 +9,12 @@ stage continues exactly where it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from talkgs.train.presets import Method, Preset
+if TYPE_CHECKING:  # the families build their phases from this module
+    from talkgs.train.presets import Method, Preset
 
 # What a phase can train: a branch's Gaussians (all of their parameters), a branch's motion
 # networks, or only the appearance of a branch (colours; the face's opacity too).
@@ -58,15 +60,8 @@ def phases(method: Method, stage: str) -> list[Phase]:
             Phase("mouth-motion", p.mouth_motion_iters, False, True, "mouth",
                   (MOUTH, MOUTH_MOTION), "mouth"),
         ]  # fmt: skip
-    elif method.option("alternating"):  # M2DAO eq. 12–13: face with the mouth frozen, then joint
-        first = round(p.fuse_iters * method.option("alternating_share"))
-        chosen = [
-            Phase("fuse-face", first, True, True, "fuse", (FACE, FACE_MOTION), None),
-            Phase("fuse-joint", p.fuse_iters - first, True, True, "fuse", EVERYTHING, None),
-        ]
     else:
-        trains = APPEARANCE if method.fuse_trains == "appearance" else EVERYTHING
-        chosen = [Phase("fuse", p.fuse_iters, True, True, "fuse", trains, None)]
+        chosen = method.spec.fuse_phases(method)
     return [phase for phase in chosen if phase.iterations > 0]
 
 
@@ -166,12 +161,7 @@ def draws(
         nearest = order[torch.where(below_closer, above - 1, above)].tolist()
         for iteration in torch.nonzero(chosen).flatten().tolist():
             frames[iteration] = train_ids[nearest[iteration]]
-    if method.family != "hmtalker" or total == 0:
-        return Draws(frames, ["audio"] * total, [0.0] * total)
-    weights = torch.tensor(method.option("path_ratios"), dtype=torch.float, device=host)
-    weights = weights / weights.sum()
-    low, high = method.option("mask_ratio")
-    choices = torch.multinomial(weights, total, replacement=True, generator=generator).tolist()
-    paths = [("audio", "masked", "vanilla")[c] for c in choices]
-    ratios = (low + (high - low) * torch.rand(total, generator=generator, device=host)).tolist()
+    if total == 0:
+        return Draws(frames, [], [])
+    paths, ratios = method.spec.fusion_paths(method, total, generator)
     return Draws(frames, paths, ratios)

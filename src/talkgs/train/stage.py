@@ -76,6 +76,7 @@ class TrainParams:
             placement=self.frames,
             threads=self.threads,
             audio_override=audio_override,
+            family=method.spec,
         )
 
 
