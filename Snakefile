@@ -28,6 +28,7 @@ include: "workflow/rules/face.smk"
 include: "workflow/rules/pose.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/motion.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
 

@@ -132,6 +132,21 @@ def _audio(args: argparse.Namespace) -> None:
     audio.run(args.audio, args.meta, args.output, params)
 
 
+def _expressions(args: argparse.Namespace) -> None:
+    from talkgs.motion import expression
+
+    defaults = expression.ExpressionParams()
+    expression.run(
+        expression.ExpressionInputs(args.audio_features, args.au, args.eyes, args.neutral),
+        expression.ExpressionOutputs(args.output, args.summary, args.plot),
+        expression.ExpressionParams(
+            iterations=defaults.iterations if args.iterations is None else args.iterations,
+            seed=args.seed,
+            threads=args.threads,
+        ),
+    )
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from talkgs import evaluate
 
@@ -528,6 +543,31 @@ def _add_audio(sub: argparse._SubParsersAction) -> None:
     _add_weights_options(p)
 
 
+def _add_expressions(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "expressions",
+        _expressions,
+        "train the identity's expression generator (Talk2Me): audio → expression per frame",
+        "Train Talk2Me's Expression Generator (audio and emotion encoders, K-product fusion, "
+        "Transformer, region-aware decoding, direct audio path, temporal smoothing) on the "
+        "identity's training frames: mel windows → the 17 AU intensities and the eye aspect "
+        "ratio of each frame, relative to its neutral frame. Writes the model (.pt, loadable "
+        "with torch.load(weights_only=True)), a JSON summary (validation L1, correlation of "
+        "the predicted and recorded mouth opening) and a plot of the validation frames.",
+    )
+    p.add_argument("--audio-features", type=Path, required=True, help="aud_mel.npy [T,16,80]")
+    p.add_argument("--au", type=Path, required=True, help="au.csv")
+    p.add_argument("--eyes", type=Path, required=True, help="eyes.csv")
+    p.add_argument("--neutral", type=Path, required=True, help="neutral.json (the reference)")
+    p.add_argument("--output", type=Path, required=True, help="output model file (.pt)")
+    p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
+    p.add_argument("--plot", type=Path, help="output PNG of the validation frames")
+    p.add_argument("--iterations", type=int, help="optimizer steps (default 600)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+
+
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--identity-root",
@@ -824,6 +864,7 @@ SUBCOMMANDS = (
     _add_eyes,
     _add_au,
     _add_audio,
+    _add_expressions,
     _add_train,
     _add_render,
     _add_baseline,

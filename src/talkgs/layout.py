@@ -117,6 +117,19 @@ class IdentityLayout:
         """``features/aud_<x>.npy``; HuBERT and AVE keep TalkingGaussian's names."""
         return self._at(f"features/{AUDIO_FEATURE_FILES.get(extractor, f'aud_{extractor}.npy')}")
 
+    # motion generators (audio → expression), trained per identity
+    @property
+    def expression_generator(self) -> str:
+        return self._at("motion/expression_generator.pt")
+
+    @property
+    def expression_generator_summary(self) -> str:
+        return self._at("motion/expression_generator.json")
+
+    @property
+    def expressions_plot(self) -> str:
+        return self._at("motion/expressions.png")
+
     # training and rendering, one folder per method
     def method(self, method: str) -> str:
         return self._at(f"methods/{method}")
