@@ -17,6 +17,7 @@ import torch
 from talkgs.errors import TalkgsError
 from talkgs.media import probe
 from talkgs.metrics import NotComputed
+from talkgs.train.families import FAMILIES
 from talkgs.train.inference import render_view
 from talkgs.train.presets import PRESETS, resolve_method
 from talkgs.train.schedule import phases
@@ -97,7 +98,7 @@ def test_fuse_phases_train_what_each_family_trains() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["talkinggaussian", "hmtalker", "m2dao"])
+@pytest.mark.parametrize("family", ["talkinggaussian", "hmtalker", "m2dao", "talk2me"])
 def test_three_stages_and_render(demo_trainable, family: str, tmp_path: Path) -> None:
     root = Path(demo_trainable.root)
     method = f"stages-{family}"
@@ -176,6 +177,7 @@ def test_three_stages_and_render(demo_trainable, family: str, tmp_path: Path) ->
     assert info.audio is not None and info.video.frame_count == val_count
     rendered = json.loads((render / "val.json").read_text())
     assert (rendered["device"], rendered["renderer"]) == ("cpu", "torch") and rendered["fps"] > 0
+    assert rendered["face_driven_by"] == FAMILIES[family].face_driver  # what drove the face
     if family == "hmtalker":  # its fuse trains everything: a face Face Mesh finds in 45 steps
         check_evaluate(root, method, out, tmp_path)
 

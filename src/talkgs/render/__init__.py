@@ -30,6 +30,7 @@ from talkgs.media import write_video
 from talkgs.png import write_png
 from talkgs.pose.transforms import split
 from talkgs.train.data import IdentityData, as_windows, load_audio_features
+from talkgs.train.families import Family
 from talkgs.train.inference import render_view, to_uint8
 from talkgs.train.model import TalkingHead
 from talkgs.train.model_file import load_model
@@ -129,6 +130,7 @@ def _validation(
         "frames": len(images),
         "first_frame": data.val_ids[0],
         "resolution": method.preset.resolution,
+        "face_driven_by": method.spec.face_driver,
         "render_seconds": round(seconds, 3),
         "fps": round(fps, 2),
         **runtime.describe(),
@@ -162,6 +164,8 @@ def _cross(
             f"{tuple(data.audio.shape[1:])}"
         )
     audio = torch.from_numpy(features.astype(np.float32)).to(runtime.device)
+    if method.spec.face_driver != Family.face_driver:
+        log.warning("render: %s's face is driven by %s", method.name, method.spec.face_driver)
     other_val = list(split(len(features))[1])
     poses = ping_pong(len(data.val_ids), len(other_val))
     images = []

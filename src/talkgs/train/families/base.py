@@ -59,6 +59,8 @@ class FaceMotion(nn.Module):
 class Family:
     name: ClassVar[str]
     summary: ClassVar[str]  # one line: what drives its face and what its joint stage trains
+    # what drives the face in a render (recorded in every render summary)
+    face_driver: ClassVar[str] = "audio, with the frame's recorded upper-face AUs"
     defaults: ClassVar[dict[str, Any]]
     inputs: ClassVar[tuple[str, ...]] = ()
     paper: ClassVar[dict[str, int]] = {}

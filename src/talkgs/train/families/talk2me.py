@@ -152,6 +152,11 @@ class Talk2Me(Family):
         "region_far": 0.25,  # d_far: pose weight only beyond
     }
     inputs: ClassVar[tuple[str, ...]] = ("eyes", "neutral")
+    face_driver: ClassVar[str] = (
+        "the frame's recorded expression (AUs + EAR) and pose: the face replays the recording "
+        "and only the inside of the mouth follows the audio (the Expression Generator does "
+        "not drive renders yet)"
+    )
     # the paper optimises its Gaussian avatar 20k steps (after a 30k-step mesh head)
     paper: ClassVar[dict[str, int]] = {
         "face_static_iters": 3000,
