@@ -144,3 +144,53 @@ def test_eyes_reach_only_the_family_that_reads_them(demo_trainable, tmp_path: Pa
     with pytest.raises(TalkgsError, match=r"eyes\.csv") as error:
         IdentityData(root, 64, "mel", 8, family=FAMILIES["talk2me"])
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_talk2me_renders_with_generated_expressions(demo_trainable, tmp_path: Path) -> None:
+    """render.motion generated: the face follows the Expression Generator's output for the
+    driving audio (the summary says so); a family without an expression vector refuses it."""
+    from talkgs import render
+    from talkgs.motion import expression
+    from talkgs.train import stage
+
+    root = Path(demo_trainable.root)
+    features = root / "features"
+    generator = tmp_path / "expression_generator.pt"
+    expression.run(
+        expression.ExpressionInputs(
+            features / "aud_mel.npy", features / "au.csv", features / "eyes.csv",
+            features / "neutral.json",
+        ),
+        expression.ExpressionOutputs(generator, tmp_path / "expression_generator.json"),
+        expression.ExpressionParams(iterations=30),
+    )  # fmt: skip
+    method = resolve_method("t2", {"family": "talk2me"}, "tiny")
+    params = stage.TrainParams(device="cpu", backend="torch")
+    model = {s: tmp_path / f"{s}.pt" for s in stage.STAGES}
+    for name in ("face", "mouth"):
+        outputs = stage.TrainOutputs(model[name], tmp_path / f"{name}.json")
+        stage.run(name, method, stage.TrainInputs(root), outputs, params)
+    inputs = stage.TrainInputs(root, model["face"], model["mouth"])
+    fuse_outputs = stage.TrainOutputs(model["fuse"], tmp_path / "f.json")
+    stage.run("fuse", method, inputs, fuse_outputs, params)
+
+    frames = {}
+    for motion in ("replay", "generated"):
+        out = tmp_path / motion
+        summary = render.run(
+            method,
+            root,
+            model["fuse"],
+            render.RenderOutputs(out / "val", out / "val.mp4", out / "val.json"),
+            params,
+            expression_generator=generator if motion == "generated" else None,
+        )
+        frames[motion] = [p.read_bytes() for p in sorted((out / "val").glob("*.png"))]
+        driver = summary["face_driven_by"]
+        assert ("Expression Generator (" in driver) == (motion == "generated"), driver
+    assert frames["replay"] != frames["generated"]  # the generated expressions reach the face
+
+    other = resolve_method("tg", {"family": "talkinggaussian"}, "tiny")
+    with pytest.raises(TalkgsError, match="not driven by an expression vector"):
+        render.run(other, root, model["fuse"], None, params, expression_generator=generator)

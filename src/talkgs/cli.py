@@ -280,6 +280,7 @@ def _render(args: argparse.Namespace) -> None:
         render.RenderOutputs(*validation) if all(validation) else None,
         _train_params(args, None),
         cross=list(zip(args.cross_audio, args.cross_video, strict=True)),
+        expression_generator=args.expression_generator,
     )
 
 
@@ -660,6 +661,12 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="output mp4 for the matching --cross-audio",
+    )
+    p.add_argument(
+        "--expression-generator",
+        type=Path,
+        help="talk2me: generate the expressions from the driving audio with this Expression "
+        "Generator (motion/expression_generator.pt) instead of replaying the recorded ones",
     )
 
 

@@ -159,6 +159,36 @@ def family_inputs(wildcards):
     return [getattr(layout, name) for name in METHOD_FAMILY[wildcards.method].inputs]
 
 
+def generates_expressions(method):
+    """render.motion: generated, for a family driven by an expression vector (talk2me)."""
+    return (
+        config["render"]["motion"] == "generated"
+        and METHOD_FAMILY[method].expression_feature is not None
+    )
+
+
+def expression_inputs(wildcards):
+    """A render's Expression Generator and the mel windows it reads (its own identity's and,
+    for a cross-driven render, the driving identity's), when it generates expressions."""
+    if not generates_expressions(wildcards.method):
+        return {}
+    layout = IdentityLayout(f"results/{wildcards.identity}")
+    inputs = {
+        "expression_generator": layout.expression_generator,
+        "expression_audio": layout.audio_features("mel"),
+    }
+    if "audio_identity" in wildcards.keys():
+        driver = IdentityLayout(f"results/{wildcards.audio_identity}")
+        inputs["cross_expression_audio"] = driver.audio_features("mel")
+    return inputs
+
+
+def expression_option(wildcards, input):
+    if "expression_generator" not in input.keys():
+        return ""
+    return f"--expression-generator {input.expression_generator}"
+
+
 def training_audio_features(wildcards):
     layout = IdentityLayout(f"results/{wildcards.identity}")
     return layout.audio_features(METHOD_AUDIO_FEATURES[wildcards.method])

@@ -117,6 +117,7 @@ rule train_fuse:
 
 rule render:
     input:
+        unpack(expression_inputs),
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
         family_inputs=family_inputs,
@@ -131,6 +132,7 @@ rule render:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         runtime=RUNTIME_OPTIONS,
+        expressions=expression_option,
     log:
         "logs/{identity}/{method}/render.log",
     benchmark:
@@ -146,11 +148,12 @@ rule render:
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
         " {params.runtime}"
         " --threads {threads} --model {input.model} --frames {output.frames}"
-        " --video {output.video} --summary {output.summary} --log {log}"
+        " --video {output.video} --summary {output.summary} {params.expressions} --log {log}"
 
 
 rule render_cross:
     input:
+        unpack(expression_inputs),
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
         family_inputs=family_inputs,
@@ -166,6 +169,7 @@ rule render_cross:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         runtime=RUNTIME_OPTIONS,
+        expressions=expression_option,
     log:
         "logs/{identity}/{method}/render_cross_{audio_identity}.log",
     benchmark:
@@ -181,4 +185,4 @@ rule render_cross:
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
         " {params.runtime}"
         " --threads {threads} --model {input.model} --cross-audio {params.audio_root}"
-        " --cross-video {output.video} --log {log}"
+        " --cross-video {output.video} {params.expressions} --log {log}"

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 from talkgs.atomic import StagedOutputs, write_json
+from talkgs.errors import TalkgsError
 from talkgs.features.audio import audio_segment
 from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.media import write_video
+from talkgs.motion import expression
 from talkgs.png import write_png
 from talkgs.pose.transforms import split
 from talkgs.train.data import IdentityData, as_windows, load_audio_features
@@ -64,24 +66,71 @@ def run(
     params: TrainParams,
     cross: list[tuple[Path, Path]] = (),
     audio_override: np.ndarray | None = None,
+    expression_generator: Path | None = None,
 ) -> dict[str, Any]:
     """Render the validation frames (when ``outputs``) and cross-driven videos (``cross``:
     pairs of another identity's results folder and the mp4 to write); ``audio_override``
-    replaces the identity's own audio features (``[T, ...]``), e.g. zeros for a silence check."""
+    replaces the identity's own audio features (``[T, ...]``), e.g. zeros for a silence check;
+    ``expression_generator`` (a family with an expression vector only) generates the
+    expressions from the driving audio instead of replaying the recorded ones."""
+    expressions = Expressions.of(method, expression_generator)
     runtime = params.runtime(method, training=False)
     data = params.identity_data(identity_root, method, runtime, audio_override)
     model = load_model(model_path, method, data.audio_shape, runtime.device)
     model.eval()
+    if expressions is not None:
+        own = expressions.predict(Path(identity_root), runtime.device)
+        data.features[expressions.feature] = own
     finals = [*(video for _, video in cross)]
     if outputs is not None:
         finals = [outputs.frames, outputs.video, *finals, outputs.summary]
     summary: dict[str, Any] = {}
     with StagedOutputs(*finals) as staged:
         if outputs is not None:
-            summary = _validation(model, data, method, runtime, outputs, staged, model_path)
+            summary = _validation(
+                model, data, method, runtime, outputs, staged, model_path, expressions
+            )
         for other_root, video in cross:
-            _cross(model, data, method, runtime, Path(other_root), staged[video])
+            _cross(model, data, method, runtime, Path(other_root), staged[video], expressions)
     return summary
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """Talk2Me's expressions generated from audio by an identity's Expression Generator."""
+
+    feature: str  # the family's frame feature they replace
+    path: Path
+    generator: Any  # talkgs.motion.expression.ExpressionGenerator
+
+    @staticmethod
+    def of(method: Method, path: Path | None) -> Expressions | None:
+        if path is None:
+            return None
+        feature = method.spec.expression_feature
+        if feature is None:
+            raise TalkgsError(
+                f"{method.name}: family {method.family} is not driven by an expression vector; "
+                "--expression-generator applies to talk2me"
+            )
+        return Expressions(feature, Path(path), expression.load(path))
+
+    def predict(self, identity_root: Path, device: torch.device) -> torch.Tensor:
+        """``[T, k]`` expressions of ``identity_root``'s audio (its mel windows)."""
+        mel_path = Path(IdentityLayout(str(identity_root)).audio_features("mel"))
+        values = expression.predict(self.generator, load_audio_features(mel_path, "mel"))
+        return torch.from_numpy(values).to(device)
+
+    def describe(self) -> str:
+        return (
+            f"expressions generated from the driving audio by the identity's Expression "
+            f"Generator ({self.path}); the frame's recorded pose (no pose generator yet)"
+        )
+
+
+def face_driver(method: Method, expressions: Expressions | None) -> str:
+    """What drives the face of a render, in words (recorded in its summary)."""
+    return expressions.describe() if expressions is not None else method.spec.face_driver
 
 
 def render_validation(
@@ -111,6 +160,7 @@ def _validation(
     outputs: RenderOutputs,
     staged: StagedOutputs,
     model_path: Path,
+    expressions: Expressions | None,
 ) -> dict[str, Any]:
     identity = Path(data.layout.root).name
     frames_dir = staged[outputs.frames]
@@ -130,7 +180,7 @@ def _validation(
         "frames": len(images),
         "first_frame": data.val_ids[0],
         "resolution": method.preset.resolution,
-        "face_driven_by": method.spec.face_driver,
+        "face_driven_by": face_driver(method, expressions),
         "render_seconds": round(seconds, 3),
         "fps": round(fps, 2),
         **runtime.describe(),
@@ -152,6 +202,7 @@ def _cross(
     runtime: Runtime,
     other_root: Path,
     video: Path,
+    expressions: Expressions | None,
 ) -> None:
     """This identity driven by ``other_root``'s validation audio. Of the other identity only
     its audio features and ``audio.wav`` are read (what the rule declares)."""
@@ -164,8 +215,10 @@ def _cross(
             f"{tuple(data.audio.shape[1:])}"
         )
     audio = torch.from_numpy(features.astype(np.float32)).to(runtime.device)
-    if method.spec.face_driver != Family.face_driver:
-        log.warning("render: %s's face is driven by %s", method.name, method.spec.face_driver)
+    driver = face_driver(method, expressions)
+    if driver != Family.face_driver:
+        log.warning("render: %s's face is driven by %s", method.name, driver)
+    generated = expressions.predict(other_root, runtime.device) if expressions else torch.empty(0)
     other_val = list(split(len(features))[1])
     poses = ping_pong(len(data.val_ids), len(other_val))
     images = []
@@ -173,6 +226,8 @@ def _cross(
         index = data.val_ids[poses[step]]
         sample = data.sample(index)
         cond = data.conditions(index, audio=audio, audio_index=audio_index)
+        if expressions is not None:
+            cond.features[expressions.feature] = generated[audio_index : audio_index + 1]
         images.append(to_uint8(render_view(model, sample, "fuse", runtime.renderer, method, cond)))
     wav = video.with_suffix(".wav")
     audio_segment(Path(other.audio), other_val[0], len(other_val), wav)

@@ -61,6 +61,9 @@ class Family:
     summary: ClassVar[str]  # one line: what drives its face and what its joint stage trains
     # what drives the face in a render (recorded in every render summary)
     face_driver: ClassVar[str] = "audio, with the frame's recorded upper-face AUs"
+    # the frame feature holding Talk2Me's expression vector (talkgs.features.expression), which
+    # the Expression Generator can generate from audio (render.motion: generated); None: none
+    expression_feature: ClassVar[str | None] = None
     defaults: ClassVar[dict[str, Any]]
     inputs: ClassVar[tuple[str, ...]] = ()
     paper: ClassVar[dict[str, int]] = {}

@@ -154,9 +154,10 @@ class Talk2Me(Family):
     inputs: ClassVar[tuple[str, ...]] = ("eyes", "neutral")
     face_driver: ClassVar[str] = (
         "the frame's recorded expression (AUs + EAR) and pose: the face replays the recording "
-        "and only the inside of the mouth follows the audio (the Expression Generator does "
-        "not drive renders yet)"
+        "and only the inside of the mouth follows the audio (render.motion: generated drives "
+        "it by the Expression Generator)"
     )
+    expression_feature: ClassVar[str | None] = "expression"
     # the paper optimises its Gaussian avatar 20k steps (after a 30k-step mesh head)
     paper: ClassVar[dict[str, int]] = {
         "face_static_iters": 3000,
