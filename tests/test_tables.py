@@ -160,6 +160,45 @@ def test_lip_sync_table_per_driving_audio(tmp_path: Path) -> None:
     assert rows[header + 2] == ["m2", "<b>7.000</b>", "—", "—", "—"]
 
 
+def head_motion_summary(folder: Path, identity: str, scale: float) -> Path:
+    """A pose generator summary whose metrics are ``scale`` × fixed values."""
+    rows = {
+        name: {"angular_velocity": scale * speed, "jerk": scale * 100.0, "yaw_std": scale,
+               "pitch_std": 0.5, "roll_std": None, "velocity_fd": fd}
+        for name, speed, fd in (("recorded", 2.0, None), ("replay", 3.0, 4.0),
+                                ("generated", 5.0, 1.0 * scale))
+    }  # fmt: skip
+    path = folder / f"{identity}_pose_generator.json"
+    path.write_text(json.dumps({"identity": identity, "head_motion": {"frames": 46, "rows": rows}}))
+    return path
+
+
+def test_head_motion_table_means_over_identities(tmp_path: Path) -> None:
+    summaries = [head_motion_summary(tmp_path, "a", 1.0), head_motion_summary(tmp_path, "b", 3.0)]
+    docs = write(tmp_path, [metrics_doc("a", "m1"), metrics_doc("b", "m1")])
+    tables.run(docs, tables.TableOutputs(tmp_path / "tables"), head_motion=summaries)
+    lines = list(csv.DictReader((tmp_path / "tables" / "head_motion.csv").open()))
+    by_name = {line["method"]: line for line in lines}
+    assert list(by_name) == ["recorded", "replay of training poses", "generated (pose generator)"]
+    generated = by_name["generated (pose generator)"]
+    assert float(generated["angular_velocity"]) == pytest.approx(10.0)  # (5 + 15) / 2
+    assert float(generated["velocity_fd"]) == pytest.approx(2.0)  # (1 + 3) / 2
+    assert by_name["recorded"]["velocity_fd"] == "" and generated["roll_std"] == ""
+    markdown = (tmp_path / "tables" / "head_motion.md").read_text()
+    assert "**2.00**" in markdown  # the generated motion's FD is the lowest
+    assert "Head motion" in (tmp_path / "tables" / "tables.html").read_text()
+
+    # without summaries the files say there is no generated motion
+    tables.run(docs, tables.TableOutputs(tmp_path / "none"))
+    assert "No generated head motion" in (tmp_path / "none" / "head_motion.md").read_text()
+    bad = tmp_path / "metrics_not_motion.json"
+    bad.write_text(json.dumps({"identity": "a", "metrics": {}}))
+    with pytest.raises(TalkgsError) as caught:
+        tables.run(docs, tables.TableOutputs(tmp_path / "bad"), head_motion=[bad])
+    assert str(caught.value).startswith(f"{bad}: ") and "\n" not in str(caught.value)
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_latex_tables_compile(tmp_path: Path) -> None:
     published = tmp_path / "published.csv"
@@ -182,12 +221,17 @@ def test_latex_tables_compile(tmp_path: Path) -> None:
         ),
         metrics_doc("a_1", "m2dao", cross=cross, psnr=31.0, ssim=0.97, fps=25.0),
     ]
-    tables.run(write(tmp_path, docs), tables.TableOutputs(tmp_path / "tables"), published)
+    motion = [head_motion_summary(tmp_path, "a_1", 1.0)]
+    tables.run(
+        write(tmp_path, docs), tables.TableOutputs(tmp_path / "tables"), published,
+        head_motion=motion,
+    )  # fmt: skip
     document = tmp_path / "paper.tex"
     document.write_text(
         "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[utf8]{inputenc}\n"
         "\\begin{document}\n\\input{tables/self_reconstruction.tex}\n"
-        "\\input{tables/lip_sync.tex}\n\\begin{thebibliography}{1}\n"
+        "\\input{tables/lip_sync.tex}\n\\input{tables/head_motion.tex}\n"
+        "\\begin{thebibliography}{1}\n"
         "\\bibitem{li2024tg} TalkingGaussian.\n\\end{thebibliography}\n\\end{document}\n"
     )
     for _ in range(2):  # twice, so that the citation resolves

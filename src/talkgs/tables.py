@@ -71,6 +71,21 @@ SYNC = (
     Column("lip_r", "Lip r↑", r"Lip $r\uparrow$", True, 3),
     Column("lip_amplitude", "Lip amp.→1", r"Lip amp.$\rightarrow$1", False, 2, target=1.0),
 )
+# Generated head motion (talkgs.metrics.head_motion; the pose generator's summaries): reported,
+# not ranked, but for the Fréchet distance to the recorded motion (lower is closer).
+HEAD_MOTION = (
+    Column("angular_velocity", "Ang. vel. (°/s)", r"Ang.\ vel.\ ($^\circ$/s)", None, 2),
+    Column("jerk", "Jerk (°/s³)", r"Jerk ($^\circ$/s$^3$)", None, 1),
+    Column("yaw_std", "Yaw SD (°)", r"Yaw SD ($^\circ$)", None, 2),
+    Column("pitch_std", "Pitch SD (°)", r"Pitch SD ($^\circ$)", None, 2),
+    Column("roll_std", "Roll SD (°)", r"Roll SD ($^\circ$)", None, 2),
+    Column("velocity_fd", "Vel. FD↓", r"Vel.\ FD$\downarrow$", False, 2),
+)
+HEAD_MOTION_ROWS = {
+    "recorded": "recorded",
+    "replay": "replay of training poses",
+    "generated": "generated (pose generator)",
+}
 # Every per-identity metric a table can show, by its key in metrics/{method}.json.
 METRIC_COLUMNS = {
     c.key: c
@@ -181,6 +196,37 @@ def lip_sync_rows(documents: list[dict[str, Any]]) -> tuple[list[str], list[Row]
         per_method.setdefault(doc["method"], []).append(entry)
     columns = tuple(dataclasses.replace(c, key=f"{a}/{c.key}") for a in audios for c in SYNC)
     return audios, _mean_rows(per_method, columns, _kinds(documents))
+
+
+def read_head_motion(paths: list[Path]) -> list[dict[str, Any]]:
+    """Each identity's ``head_motion`` block of its pose generator's summary (with
+    ``identity``), checked to hold every row of :data:`HEAD_MOTION_ROWS`."""
+    blocks = []
+    for path in paths:
+        try:
+            document = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise input_error(path, f"not a pose generator summary ({error})") from error
+        block = document.get("head_motion") if isinstance(document, dict) else None
+        rows = block.get("rows") if isinstance(block, dict) else None
+        if not isinstance(rows, dict) or not set(HEAD_MOTION_ROWS) <= set(rows):
+            rows_needed = ", ".join(HEAD_MOTION_ROWS)
+            raise input_error(
+                path, f"no head_motion rows ({rows_needed}): not a pose generator summary"
+            )
+        blocks.append({"identity": document.get("identity", str(path)), **block})
+    return blocks
+
+
+def head_motion_rows(blocks: list[dict[str, Any]]) -> list[Row]:
+    """Recorded, replayed and generated poses: each metric's mean over identities."""
+    per_row: dict[str, list[dict[str, float | None]]] = {}
+    for block in blocks:
+        for key, label in HEAD_MOTION_ROWS.items():
+            values = block["rows"][key]
+            entry = {c.key: metric_mean(values.get(c.key)) for c in HEAD_MOTION}
+            per_row.setdefault(label, []).append(entry)
+    return _mean_rows(per_row, HEAD_MOTION, {})
 
 
 def read_published(path: Path, columns: tuple[Column, ...]) -> list[Row]:
@@ -705,7 +751,7 @@ class TableOutputs:
     folder: Path  # results/tables
 
 
-TABLE_NAMES = ("self_reconstruction", "lip_sync", "per_identity", "paired")
+TABLE_NAMES = ("self_reconstruction", "lip_sync", "per_identity", "paired", "head_motion")
 
 
 def _identities(count: int) -> str:
@@ -717,9 +763,11 @@ def run(
     outputs: TableOutputs,
     published: Path | None = None,
     options: TableOptions = TableOptions(),
+    head_motion: list[Path] = (),
 ) -> None:
     """Write ``<table>.{csv,md,tex}`` for each of :data:`TABLE_NAMES` and ``tables.html`` (all
-    tables on one page, then their LaTeX, for the report)."""
+    tables on one page, then their LaTeX, for the report); ``head_motion``: the identities' pose
+    generator summaries (no head-motion table without them)."""
     documents = read_metrics(metrics_files)
     identities = len({doc["identity"] for doc in documents})
     unknown = [k for k in options.per_identity if k not in METRIC_COLUMNS]
@@ -791,6 +839,25 @@ def run(
         )
         texts |= {"paired.csv": "", "paired.md": why + "\n", "paired.tex": f"% {why}\n"}
         paired_html = f"<p>{html.escape(why)}</p>"
+    motion_blocks = read_head_motion(list(head_motion))
+    if motion_blocks:
+        motion_rows = head_motion_rows(motion_blocks)
+        motion_total = len(motion_blocks)
+        caption = (
+            "Head motion on the validation frames: recorded, a replay of the training poses, and "
+            f"generated from the audio; mean over {_identities(motion_total)}."
+        )
+        texts["head_motion.csv"] = render_csv(motion_rows, HEAD_MOTION)
+        texts["head_motion.md"] = render_markdown(motion_rows, HEAD_MOTION, motion_total)
+        texts["head_motion.tex"] = render_latex(
+            motion_rows, HEAD_MOTION, motion_total, caption, "tab:head_motion"
+        )
+        motion_html = render_html_table(motion_rows, HEAD_MOTION, motion_total)
+    else:
+        why = "No generated head motion (render.motion is replay, or no talk2me method)."
+        texts |= {"head_motion.csv": "", "head_motion.md": why + "\n",
+                  "head_motion.tex": f"% {why}\n"}  # fmt: skip
+        motion_html = f"<p>{html.escape(why)}</p>"
     sections = [
         f"<h3>Self-reconstruction (validation frames, {_identities(identities)})</h3>",
         render_html_table(rows, SELF_RECONSTRUCTION, identities, std=std),
@@ -802,6 +869,8 @@ def run(
         render_per_identity(blocks, per_identity_columns, "html"),
         f"<h3>Paired comparison against {html.escape(options.reference or '—')}</h3>",
         paired_html,
+        "<h3>Head motion, validation frames (recorded, replayed, generated from audio)</h3>",
+        motion_html,
     ]
     latex = "".join(
         f"<h3>{name}.tex (needs \\usepackage{{booktabs}})</h3>"
