@@ -147,11 +147,12 @@ def test_eyes_reach_only_the_family_that_reads_them(demo_trainable, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_talk2me_renders_with_generated_expressions(demo_trainable, tmp_path: Path) -> None:
+def test_talk2me_renders_with_generated_motion(demo_trainable, tmp_path: Path) -> None:
     """render.motion generated: the face follows the Expression Generator's output for the
-    driving audio (the summary says so); a family without an expression vector refuses it."""
+    driving audio (the summary says so); a family without an expression vector refuses it; a
+    cross-driven render takes its head poses from the pose generator's camera file."""
     from talkgs import render
-    from talkgs.motion import expression
+    from talkgs.motion import expression, pose
     from talkgs.train import stage
 
     root = Path(demo_trainable.root)
@@ -194,3 +195,25 @@ def test_talk2me_renders_with_generated_expressions(demo_trainable, tmp_path: Pa
     other = resolve_method("tg", {"family": "talkinggaussian"}, "tiny")
     with pytest.raises(TalkgsError, match="not driven by an expression vector"):
         render.run(other, root, model["fuse"], None, params, expression_generator=generator)
+
+    # a cross-driven render (the demo driving itself) with the poses generated for the audio
+    pose_generator = tmp_path / "pose_generator.pt"
+    pose.run(
+        pose.PoseInputs(
+            features / "aud_mel.npy", features / "au.csv", features / "eyes.csv",
+            root / "pose.npz", generator,
+        ),
+        pose.PoseOutputs(pose_generator, tmp_path / "pg.json", tmp_path / "poses_val.json"),
+        pose.PoseParams(iterations=20),
+    )  # fmt: skip
+    camera = tmp_path / "driven_by_demo.json"
+    pose.generate_for_audio(pose_generator, generator, features / "aud_mel.npy", camera)
+    videos = {}
+    for name, cameras in (("replayed", []), ("generated", [camera])):
+        video = tmp_path / f"cross_{name}.mp4"
+        render.run(method, root, model["fuse"], None, params, [(root, video)],
+                   expression_generator=generator, poses=cameras)  # fmt: skip
+        videos[name] = video.read_bytes()
+    assert videos["replayed"] != videos["generated"]  # the generated poses reach the render
+    with pytest.raises(TalkgsError, match="camera files for 0 cross-driven"):
+        render.run(method, root, model["fuse"], None, params, poses=[camera])

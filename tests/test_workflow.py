@@ -300,6 +300,25 @@ def test_a_file_only_one_family_reads_reruns_only_that_familys_jobs(
     assert planned(work) == method_jobs(["alice"], ["t2"]) | GATHERING
 
 
+def test_generated_motion_adds_the_motion_generators_and_reruns_only_talk2me(
+    finished_study: Path, tmp_path: Path
+) -> None:
+    work = changed_study(
+        finished_study, tmp_path, lambda c: c.update(render={"motion": "generated"})
+    )
+    generators = {(rule, i) for rule in ("expression_generator", "pose_generator")
+                  for i in ("alice", "bob")}  # fmt: skip
+    rerendered = {(rule, f"{i}/t2") for rule in ("render", "evaluate") for i in ("alice", "bob")}
+    assert planned(work) == generators | rerendered | GATHERING
+    # driven by bob's audio, alice's talk2me render takes the poses generated for that audio
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["render"]["cross_audio"] = ["bob"]
+    workdir_with(work, config)
+    jobs = planned(work)
+    assert ("generated_poses", "alice/bob") in jobs and ("render_cross", "alice/t2/bob") in jobs
+    assert {name for rule, name in jobs if rule == "generated_poses"} == {"alice/bob"}
+
+
 def test_a_new_identity_runs_only_its_own_jobs(finished_study: Path, tmp_path: Path) -> None:
     work = changed_study(
         finished_study, tmp_path, lambda c: c["identities"].update(carol="carol.mp4")

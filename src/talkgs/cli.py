@@ -147,6 +147,35 @@ def _expressions(args: argparse.Namespace) -> None:
     )
 
 
+def _poses(args: argparse.Namespace) -> None:
+    from talkgs.motion import pose
+
+    defaults = pose.PoseParams()
+    pose.run(
+        pose.PoseInputs(
+            args.audio_features, args.au, args.eyes, args.pose, args.expression_generator
+        ),
+        pose.PoseOutputs(args.output, args.summary, args.poses, args.plot),
+        pose.PoseParams(
+            iterations=defaults.iterations if args.iterations is None else args.iterations,
+            seed=args.seed,
+            threads=args.threads,
+        ),
+    )
+
+
+def _generate_poses(args: argparse.Namespace) -> None:
+    from talkgs.motion import pose
+
+    pose.generate_for_audio(
+        args.pose_generator,
+        args.expression_generator,
+        args.audio_features,
+        args.output,
+        args.threads,
+    )
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from talkgs import evaluate
 
@@ -185,6 +214,7 @@ def _tables(args: argparse.Namespace) -> None:
         tables.TableOptions(
             std=args.std, per_identity=tuple(args.per_identity), reference=args.reference
         ),
+        head_motion=args.head_motion,
     )
 
 
@@ -281,6 +311,7 @@ def _render(args: argparse.Namespace) -> None:
         _train_params(args, None),
         cross=list(zip(args.cross_audio, args.cross_video, strict=True)),
         expression_generator=args.expression_generator,
+        poses=args.poses,
     )
 
 
@@ -569,6 +600,57 @@ def _add_expressions(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
 
 
+def _add_poses(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "poses",
+        _poses,
+        "train the identity's pose generator (Talk2Me): audio and expressions → head pose",
+        "Train Talk2Me's Retrieval-Based Pose Generator on the identity's training frames: a "
+        "database of its audio/pose units, retrieval by cosine similarity of the audio, and a "
+        "Pose Refiner (Kronecker fusion of pose and expression, cross-attention to the audio, "
+        "Transformer decoder) trained with reconstruction, velocity and adversarial losses. "
+        "Generates the validation frames' poses from their audio (and the Expression "
+        "Generator's expressions), writes them as a camera file, compares them with the "
+        "recorded ones (angular velocity, jerk, yaw/pitch/roll spread, Fréchet distance of "
+        "velocity windows; the replay of training poses as baseline) and plots them.",
+    )
+    p.add_argument("--audio-features", type=Path, required=True, help="aud_mel.npy [T,16,80]")
+    p.add_argument("--au", type=Path, required=True, help="au.csv")
+    p.add_argument("--eyes", type=Path, required=True, help="eyes.csv")
+    p.add_argument("--pose", type=Path, required=True, help="pose.npz of the pose stage")
+    p.add_argument(
+        "--expression-generator", type=Path, required=True, help="expression_generator.pt"
+    )
+    p.add_argument("--output", type=Path, required=True, help="output model file (.pt)")
+    p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
+    p.add_argument("--poses", type=Path, required=True, help="output camera file (validation)")
+    p.add_argument("--plot", type=Path, help="output PNG of yaw/pitch/roll over time")
+    p.add_argument("--iterations", type=int, help="optimizer steps (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+
+
+def _add_generate_poses(sub: argparse._SubParsersAction) -> None:
+    p = _subparser(
+        sub,
+        "generate-poses",
+        _generate_poses,
+        "head poses generated for another identity's validation audio (a camera file)",
+        "With an identity's pose and expression generators, generate the head poses for the "
+        "validation frames of an audio (another identity's aud_mel.npy for a cross-driven "
+        "render) and write them as a transforms_val.json-style camera file: img_id is the "
+        "recorded frame whose background and torso go behind the head, aud_id the audio frame.",
+    )
+    p.add_argument("--pose-generator", type=Path, required=True, help="pose_generator.pt")
+    p.add_argument(
+        "--expression-generator", type=Path, required=True, help="expression_generator.pt"
+    )
+    p.add_argument("--audio-features", type=Path, required=True, help="the driving aud_mel.npy")
+    p.add_argument("--output", type=Path, required=True, help="output camera file (.json)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+
+
 def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--identity-root",
@@ -668,6 +750,14 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         help="talk2me: generate the expressions from the driving audio with this Expression "
         "Generator (motion/expression_generator.pt) instead of replaying the recorded ones",
     )
+    p.add_argument(
+        "--poses",
+        type=Path,
+        action="append",
+        default=[],
+        help="talk2me: a camera file of generated poses (talkgs generate-poses) for the "
+        "matching --cross-audio, instead of replaying the validation poses",
+    )
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -751,6 +841,15 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
         "--reference",
         help="a method or baseline the others are compared with identity by identity "
         "(wins and a Wilcoxon signed-rank test per metric)",
+    )
+    p.add_argument(
+        "--head-motion",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="SUMMARY",
+        help="an identity's pose generator summary (motion/pose_generator.json), once per "
+        "identity: the head-motion table (recorded, replayed and generated poses)",
     )
 
 
@@ -872,6 +971,8 @@ SUBCOMMANDS = (
     _add_au,
     _add_audio,
     _add_expressions,
+    _add_poses,
+    _add_generate_poses,
     _add_train,
     _add_render,
     _add_baseline,

@@ -117,7 +117,7 @@ class IdentityLayout:
         """``features/aud_<x>.npy``; HuBERT and AVE keep TalkingGaussian's names."""
         return self._at(f"features/{AUDIO_FEATURE_FILES.get(extractor, f'aud_{extractor}.npy')}")
 
-    # motion generators (audio → expression), trained per identity
+    # motion generators (audio → expression, head pose), trained per identity
     @property
     def expression_generator(self) -> str:
         return self._at("motion/expression_generator.pt")
@@ -129,6 +129,28 @@ class IdentityLayout:
     @property
     def expressions_plot(self) -> str:
         return self._at("motion/expressions.png")
+
+    @property
+    def pose_generator(self) -> str:
+        return self._at("motion/pose_generator.pt")
+
+    @property
+    def pose_generator_summary(self) -> str:
+        """The pose generator's summary, with the head-motion metrics of the validation frames."""
+        return self._at("motion/pose_generator.json")
+
+    @property
+    def poses_plot(self) -> str:
+        return self._at("motion/poses.png")
+
+    @property
+    def generated_poses_val(self) -> str:
+        """Camera file: poses generated for the identity's own validation audio."""
+        return self._at("motion/poses_val.json")
+
+    def generated_poses(self, driver: str) -> str:
+        """Camera file: poses generated for ``driver``'s validation audio (cross-driven)."""
+        return self._at(f"motion/driven_by_{driver}.json")
 
     # training and rendering, one folder per method
     def method(self, method: str) -> str:

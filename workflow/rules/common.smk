@@ -159,7 +159,7 @@ def family_inputs(wildcards):
     return [getattr(layout, name) for name in METHOD_FAMILY[wildcards.method].inputs]
 
 
-def generates_expressions(method):
+def generates_motion(method):
     """render.motion: generated, for a family driven by an expression vector (talk2me)."""
     return (
         config["render"]["motion"] == "generated"
@@ -167,10 +167,11 @@ def generates_expressions(method):
     )
 
 
-def expression_inputs(wildcards):
-    """A render's Expression Generator and the mel windows it reads (its own identity's and,
-    for a cross-driven render, the driving identity's), when it generates expressions."""
-    if not generates_expressions(wildcards.method):
+def motion_inputs(wildcards):
+    """When a render generates motion: the identity's Expression Generator and the mel windows
+    it reads (its own identity's and, for a cross-driven render, the driving identity's), and
+    for a cross-driven render the camera file of the poses generated for the driving audio."""
+    if not generates_motion(wildcards.method):
         return {}
     layout = IdentityLayout(f"results/{wildcards.identity}")
     inputs = {
@@ -180,13 +181,25 @@ def expression_inputs(wildcards):
     if "audio_identity" in wildcards.keys():
         driver = IdentityLayout(f"results/{wildcards.audio_identity}")
         inputs["cross_expression_audio"] = driver.audio_features("mel")
+        inputs["generated_poses"] = layout.generated_poses(wildcards.audio_identity)
     return inputs
 
 
-def expression_option(wildcards, input):
-    if "expression_generator" not in input.keys():
-        return ""
-    return f"--expression-generator {input.expression_generator}"
+def motion_options(wildcards, input):
+    options = []
+    if "expression_generator" in input.keys():
+        options.append(f"--expression-generator {input.expression_generator}")
+    if "generated_poses" in input.keys():
+        options.append(f"--poses {input.generated_poses}")
+    return " ".join(options)
+
+
+def head_motion_summaries():
+    """The pose generators' summaries (head-motion metrics) of every identity, when some
+    method generates motion (render.motion: generated, a talk2me method)."""
+    if not any(generates_motion(method) for method in METHODS):
+        return []
+    return [IdentityLayout(f"results/{identity}").pose_generator_summary for identity in IDENTITIES]
 
 
 def training_audio_features(wildcards):

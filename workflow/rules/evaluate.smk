@@ -120,6 +120,7 @@ rule tables:
     input:
         metrics=all_metrics(),
         published=config["tables"]["published"] or [],
+        head_motion=head_motion_summaries(),
     output:
         # The report shows the HTML page (tables, then their LaTeX to copy); it cannot display
         # Markdown, CSV or LaTeX files.
@@ -128,15 +129,20 @@ rule tables:
         multiext("results/tables/lip_sync", ".csv", ".md", ".tex"),
         multiext("results/tables/per_identity", ".csv", ".md", ".tex"),
         multiext("results/tables/paired", ".csv", ".md", ".tex"),
+        multiext("results/tables/head_motion", ".csv", ".md", ".tex"),
     params:
         options=tables_options(),
+        head_motion=lambda wildcards, input: " ".join(
+            f"--head-motion {path}" for path in input.head_motion
+        ),
     log:
         "logs/tables.log",
     conda:
         "../../envs/report.yaml"
     localrule: True
     shell:
-        "talkgs tables {input.metrics} --output results/tables {params.options} --log {log}"
+        "talkgs tables {input.metrics} --output results/tables {params.options}"
+        " {params.head_motion} --log {log}"
 
 
 rule runtimes:

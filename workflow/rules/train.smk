@@ -117,7 +117,7 @@ rule train_fuse:
 
 rule render:
     input:
-        unpack(expression_inputs),
+        unpack(motion_inputs),
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
         family_inputs=family_inputs,
@@ -132,7 +132,7 @@ rule render:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         runtime=RUNTIME_OPTIONS,
-        expressions=expression_option,
+        motion=motion_options,
     log:
         "logs/{identity}/{method}/render.log",
     benchmark:
@@ -148,12 +148,12 @@ rule render:
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
         " {params.runtime}"
         " --threads {threads} --model {input.model} --frames {output.frames}"
-        " --video {output.video} --summary {output.summary} {params.expressions} --log {log}"
+        " --video {output.video} --summary {output.summary} {params.motion} --log {log}"
 
 
 rule render_cross:
     input:
-        unpack(expression_inputs),
+        unpack(motion_inputs),
         **TRAINING_INPUTS,
         audio_features=training_audio_features,
         family_inputs=family_inputs,
@@ -169,7 +169,7 @@ rule render_cross:
         preset=config["train"]["preset"],
         backend=config["train"]["backend"],
         runtime=RUNTIME_OPTIONS,
-        expressions=expression_option,
+        motion=motion_options,
     log:
         "logs/{identity}/{method}/render_cross_{audio_identity}.log",
     benchmark:
@@ -185,4 +185,4 @@ rule render_cross:
         " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
         " {params.runtime}"
         " --threads {threads} --model {input.model} --cross-audio {params.audio_root}"
-        " --cross-video {output.video} {params.expressions} --log {log}"
+        " --cross-video {output.video} {params.motion} --log {log}"

@@ -399,30 +399,31 @@ def _line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def read_inputs(inputs: ExpressionInputs) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mel windows ``[T, W, D]``, expressions ``[T, C]`` and the reference frame, checked."""
+def read_mel(path: Path, min_frames: int = MIN_FRAMES) -> np.ndarray:
+    """An identity's mel windows ``[T, W, D]`` (``aud_mel.npy``), checked."""
     try:
-        mel = np.load(inputs.audio_features, allow_pickle=False)
+        mel = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise input_error(
-            inputs.audio_features, f"cannot read the audio features ({_line(error)})"
-        ) from error
+        raise input_error(path, f"cannot read the audio features ({_line(error)})") from error
     if mel.ndim != 3 or not np.issubdtype(mel.dtype, np.floating):
         raise input_error(
-            inputs.audio_features,
-            f"{mel.dtype} array of shape {list(mel.shape)}, not float mel windows [T, 16, 80]",
+            path, f"{mel.dtype} array of shape {list(mel.shape)}, not float mel windows [T, 16, 80]"
         )
-    if len(mel) < MIN_FRAMES:
-        raise input_error(
-            inputs.audio_features, f"{len(mel)} frames: at least {MIN_FRAMES} (1 s) are needed"
-        )
+    if len(mel) < min_frames:
+        raise input_error(path, f"{len(mel)} frames: at least {min_frames} are needed")
     if not np.isfinite(mel).all():
-        raise input_error(inputs.audio_features, "holds NaN or infinite values")
+        raise input_error(path, "holds NaN or infinite values")
+    return mel.astype(np.float32, copy=False)
+
+
+def read_inputs(inputs: ExpressionInputs) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mel windows ``[T, W, D]``, expressions ``[T, C]`` and the reference frame, checked."""
+    mel = read_mel(inputs.audio_features)
     table = expression_table(inputs.au, inputs.eyes, len(mel))
     frame = neutral_frames.load(inputs.neutral)["frame"]
     if not isinstance(frame, int) or not 0 <= frame < len(mel):
         raise input_error(inputs.neutral, f"neutral frame {frame!r} outside 0..{len(mel) - 1}")
-    return mel.astype(np.float32, copy=False), table, frame
+    return mel, table, frame
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.media import write_video
 from talkgs.motion import expression
+from talkgs.motion import pose as pose_generator
 from talkgs.png import write_png
 from talkgs.pose.transforms import split
 from talkgs.train.data import IdentityData, as_windows, load_audio_features
@@ -67,12 +69,17 @@ def run(
     cross: list[tuple[Path, Path]] = (),
     audio_override: np.ndarray | None = None,
     expression_generator: Path | None = None,
+    poses: list[Path] = (),
 ) -> dict[str, Any]:
     """Render the validation frames (when ``outputs``) and cross-driven videos (``cross``:
     pairs of another identity's results folder and the mp4 to write); ``audio_override``
     replaces the identity's own audio features (``[T, ...]``), e.g. zeros for a silence check;
     ``expression_generator`` (a family with an expression vector only) generates the
-    expressions from the driving audio instead of replaying the recorded ones."""
+    expressions from the driving audio instead of replaying the recorded ones; ``poses``, one
+    camera file per ``cross`` pair (:func:`talkgs.motion.pose.camera_document`), gives the
+    cross-driven renders generated head poses instead of the replayed validation poses."""
+    if poses and len(poses) != len(cross):
+        raise TalkgsError(f"{len(poses)} camera files for {len(cross)} cross-driven renders")
     expressions = Expressions.of(method, expression_generator)
     runtime = params.runtime(method, training=False)
     data = params.identity_data(identity_root, method, runtime, audio_override)
@@ -90,8 +97,10 @@ def run(
             summary = _validation(
                 model, data, method, runtime, outputs, staged, model_path, expressions
             )
-        for other_root, video in cross:
-            _cross(model, data, method, runtime, Path(other_root), staged[video], expressions)
+        for i, (other_root, video) in enumerate(cross):
+            camera_file = Path(poses[i]) if poses else None
+            _cross(model, data, method, runtime, Path(other_root), staged[video], expressions,
+                   camera_file)  # fmt: skip
     return summary
 
 
@@ -124,7 +133,7 @@ class Expressions:
     def describe(self) -> str:
         return (
             f"expressions generated from the driving audio by the identity's Expression "
-            f"Generator ({self.path}); the frame's recorded pose (no pose generator yet)"
+            f"Generator ({self.path})"
         )
 
 
@@ -203,9 +212,12 @@ def _cross(
     other_root: Path,
     video: Path,
     expressions: Expressions | None,
+    camera_file: Path | None = None,
 ) -> None:
     """This identity driven by ``other_root``'s validation audio. Of the other identity only
-    its audio features and ``audio.wav`` are read (what the rule declares)."""
+    its audio features and ``audio.wav`` are read (what the rule declares). With
+    ``camera_file``, each frame takes its head pose from it and its background and torso from
+    the recorded frame it names (``img_id``)."""
     other = IdentityLayout(str(other_root))
     extractor = method.option("audio_features")
     features = as_windows(load_audio_features(Path(other.audio_features(extractor)), extractor))
@@ -216,18 +228,30 @@ def _cross(
         )
     audio = torch.from_numpy(features.astype(np.float32)).to(runtime.device)
     driver = face_driver(method, expressions)
-    if driver != Family.face_driver:
-        log.warning("render: %s's face is driven by %s", method.name, driver)
     generated = expressions.predict(other_root, runtime.device) if expressions else torch.empty(0)
     other_val = list(split(len(features))[1])
-    poses = ping_pong(len(data.val_ids), len(other_val))
+    if camera_file is not None:
+        poses = GeneratedCameras.read(camera_file, data, method, other_val)
+        driver += f"; head poses generated ({camera_file})"
+        frame_ids = poses.frame_ids
+    else:
+        poses = None
+        frame_ids = [data.val_ids[i] for i in ping_pong(len(data.val_ids), len(other_val))]
+        if expressions is not None:
+            driver += "; the validation frames' recorded head poses, replayed"
+    if driver != Family.face_driver:
+        log.warning("render: %s's face is driven by %s", method.name, driver)
     images = []
     for step, audio_index in enumerate(progress(other_val, f"cross {other_root.name}")):
-        index = data.val_ids[poses[step]]
+        index = frame_ids[step]
         sample = data.sample(index)
         cond = data.conditions(index, audio=audio, audio_index=audio_index)
         if expressions is not None:
             cond.features[expressions.feature] = generated[audio_index : audio_index + 1]
+        if poses is not None:
+            sample = dataclasses.replace(sample, viewmat=poses.viewmats[step])
+            for name, table in poses.features.items():
+                cond.features[name] = table[step : step + 1]
         images.append(to_uint8(render_view(model, sample, "fuse", runtime.renderer, method, cond)))
     wav = video.with_suffix(".wav")
     audio_segment(Path(other.audio), other_val[0], len(other_val), wav)
@@ -235,3 +259,36 @@ def _cross(
     wav.unlink()
     log.info("render: %s driven by %s's validation audio, %d frames", data.layout.root,
              other_root.name, len(images))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GeneratedCameras:
+    """A camera file's head poses, as the renderer and the family's pose features take them."""
+
+    viewmats: torch.Tensor  # [T, 4, 4] camera-from-head
+    features: dict[str, torch.Tensor]  # the family's pose features of these poses
+    frame_ids: list[int]  # the recorded frames behind the head
+
+    @staticmethod
+    def read(
+        path: Path, data: IdentityData, method: Method, audio_ids: list[int]
+    ) -> GeneratedCameras:
+        rotations, translations, images, audio = pose_generator.read_camera_file(path)
+        if audio != audio_ids:
+            raise TalkgsError(
+                f"{path}: its aud_id run {audio[0]}…{audio[-1]} ({len(audio)} frames) is not the "
+                f"driving audio's validation frames {audio_ids[0]}…{audio_ids[-1]}"
+            )
+        outside = [i for i in images if not 0 <= i < data.count]
+        if outside:
+            raise TalkgsError(f"{path}: img_id {outside[0]} is not one of the {data.count} frames")
+        viewmats = np.tile(np.eye(4, dtype=np.float32), (len(images), 1, 1))
+        viewmats[:, :3, :3] = rotations
+        viewmats[:, :3, 3] = translations
+        family = method.spec
+        tables = family.pose_features(data.layout, data.count, rotations, translations)
+        return GeneratedCameras(
+            torch.from_numpy(viewmats).to(data.device),
+            {k: torch.from_numpy(v).to(data.device) for k, v in tables.items()},
+            images,
+        )

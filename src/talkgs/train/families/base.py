@@ -75,6 +75,14 @@ class Family:
         ``[count, 17]`` OpenFace intensities, read once for every family."""
         raise NotImplementedError
 
+    def pose_features(
+        self, layout: IdentityLayout, count: int, rotations: np.ndarray, translations: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The frame features that follow the head pose (Talk2Me's ``pose``), ``[T, k]`` each,
+        for camera-from-head poses other than the recorded ones (generated); none by default
+        (the other families see the pose only through the camera)."""
+        return {}
+
     def face_motion(
         self, method: Method, audio_shape: tuple[int, int], bounds: Tensor
     ) -> FaceMotion:

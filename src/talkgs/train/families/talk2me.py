@@ -37,6 +37,7 @@ from talkgs.errors import input_error
 from talkgs.face.landmarks import IBUG68
 from talkgs.features import neutral
 from talkgs.features.expression import EXPRESSION_NAMES, expression_table
+from talkgs.pose.camera import euler_from_rotation
 from talkgs.train.families.base import FaceMotion, Family, GaussianFeature
 from talkgs.train.families.talkinggaussian import scaled_offsets
 from talkgs.train.networks import mlp
@@ -120,17 +121,29 @@ class Talk2MeMotion(FaceMotion):
         return scaled_offsets(delta, self.offset_scale), {"attention": attention}
 
 
-def relative_pose(layout: IdentityLayout, count: int) -> np.ndarray:
+def relative_pose(
+    layout: IdentityLayout,
+    count: int,
+    rotations: np.ndarray | None = None,
+    translations: np.ndarray | None = None,
+) -> np.ndarray:
     """``[count, 6]``: Euler angles (÷ 30°) and translation (÷ face width) of each frame
-    relative to the identity's neutral frame."""
+    relative to the identity's neutral frame; of the given camera-from-head ``rotations`` and
+    ``translations`` (e.g. generated ones) instead of the recorded ones when given."""
     pose = np.load(layout.pose)
     euler, translation = pose["euler_deg"], pose["translations"]
     if len(euler) != count:
         raise input_error(layout.pose, f"{len(euler)} poses for {count} frames")
     reference = int(neutral.load(layout.neutral)["frame"])
     width = float(np.ptp(pose["face_vertices"][:, 0]))
+    if rotations is not None and translations is not None:
+        euler, translation = euler_from_rotation(rotations), translations
     relative = np.concatenate(
-        [(euler - euler[reference]) / 30.0, (translation - translation[reference]) / width], 1
+        [
+            (euler - pose["euler_deg"][reference]) / 30.0,
+            (translation - pose["translations"][reference]) / width,
+        ],
+        1,
     )
     return relative.astype(np.float32)
 
@@ -172,6 +185,11 @@ class Talk2Me(Family):
             "expression": expression_table(layout.au, layout.eyes, count),
             "pose": relative_pose(layout, count),
         }
+
+    def pose_features(
+        self, layout: IdentityLayout, count: int, rotations: np.ndarray, translations: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        return {"pose": relative_pose(layout, count, rotations, translations)}
 
     def face_motion(
         self, method: Method, audio_shape: tuple[int, int], bounds: Tensor
