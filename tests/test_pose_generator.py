@@ -18,8 +18,9 @@ from talkgs.errors import TalkgsError
 from talkgs.layout import IdentityLayout
 from talkgs.metrics.head_motion import head_motion_metrics
 from talkgs.motion import pose
+from talkgs.motion.retrieval import POSE_DIM, Database, PoseSpace
 from talkgs.pose.camera import euler_from_rotation, exp_so3, log_so3
-from talkgs.pose.transforms import split
+from talkgs.pose.transforms import read_camera_file, split
 
 # Measured on the demo (2026-12-03, default PoseParams, 2 threads): see the README's talk2me
 # section for the figures; the thresholds below leave a wide margin.
@@ -58,7 +59,7 @@ def generated(demo_6s: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPat
         "--summary", out.pose_generator_summary, "--poses", out.generated_poses_val,
         "--plot", out.poses_plot, "--log", str(log),
     ]) == 0  # fmt: skip
-    rotations, _, frames, audio = pose.read_camera_file(out.generated_poses_val)
+    rotations, _, frames, audio = read_camera_file(out.generated_poses_val)
     summary = json.loads(Path(out.pose_generator_summary).read_text())
     assert "poses:" in log.read_text().splitlines()[-1]
     return Generated(root, out, summary, rotations, frames, audio)
@@ -112,7 +113,7 @@ def test_generate_poses_for_another_audio(generated: Generated, tmp_path: Path) 
             "--expression-generator", out.expression_generator,
             "--audio-features", str(longer), "--output", str(camera)]  # fmt: skip
     assert main(argv) == 0
-    rotations, _, frames, audio = pose.read_camera_file(camera)
+    rotations, _, frames, audio = read_camera_file(camera)
     assert audio == list(split(2 * len(mel))[1]) and len(rotations) == len(frames) == len(audio)
     document = json.loads(camera.read_text())
     assert {"focal_len", "cx", "cy", "frames"} <= set(document)
@@ -123,8 +124,8 @@ def test_generate_poses_for_another_audio(generated: Generated, tmp_path: Path) 
 def test_retrieval_never_hands_a_sequence_its_own_poses() -> None:
     rng = np.random.default_rng(0)
     mel = rng.normal(size=(120, 16, 80)).astype(np.float32)
-    poses = rng.normal(size=(120, pose.POSE_DIM)).astype(np.float32)
-    database = pose.Database.build(mel, poses, range(100), unit=8)
+    poses = rng.normal(size=(120, POSE_DIM)).astype(np.float32)
+    database = Database.build(mel, poses, range(100), unit=8)
     assert database.starts[-1] + 8 <= 100  # units of the training frames only
     for first in (0, 20, 37, 68):
         retrieved, frames = database.retrieve(mel[first : first + 16], 3, (first, first + 16))
@@ -139,7 +140,7 @@ def test_pose_space_and_camera_file_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     rotations = exp_so3(rng.normal(scale=0.1, size=(30, 3)))
     translations = rng.normal(size=(30, 3)) * 0.01 + [0, 0, 0.5]
-    space = pose.PoseSpace.fit(rotations, translations)
+    space = PoseSpace.fit(rotations, translations)
     decoded = space.decode(space.encode(rotations, translations))
     assert np.allclose(decoded[0], rotations, atol=1e-6)
     assert np.allclose(decoded[1], translations, atol=1e-6)
@@ -147,15 +148,15 @@ def test_pose_space_and_camera_file_round_trip(tmp_path: Path) -> None:
     poses = pose.GeneratedPoses(rotations, translations, np.arange(30), np.zeros((30, 6)))
     camera = {"focal": 900.0, "cx": 250.5, "cy": 260.0}
     path = tmp_path / "poses.json"
-    path.write_text(json.dumps(pose.camera_document(poses, list(range(100, 130)), camera)))
-    read_r, read_t, images, audio = pose.read_camera_file(path)
+    path.write_text(json.dumps(poses.camera_file(list(range(100, 130)), camera)))
+    read_r, read_t, images, audio = read_camera_file(path)
     assert np.allclose(read_r, rotations) and np.allclose(read_t, translations)
     assert images == list(range(30)) and audio == list(range(100, 130))
 
 
 def test_an_untrained_refiner_returns_the_retrieval() -> None:
     refiner = pose.PoseRefiner(16, 80, pose.PoseParams().model_config())
-    retrieved = torch.randn(2, 12, pose.POSE_DIM)
+    retrieved = torch.randn(2, 12, POSE_DIM)
     out = refiner(retrieved, torch.rand(2, 12, 18), torch.randn(2, 12, 16, 80))
     assert torch.equal(out, retrieved)  # the residual head starts at zero
     assert refiner.fusion.in_features == pose.PoseParams().kron_dim ** 2  # p̂ ⊗ e', eq. 9
@@ -171,8 +172,8 @@ def test_wrong_files_are_one_line_errors(tmp_path: Path) -> None:
     for path, words, read in (
         (text, "cannot read", pose.load),
         (other, "not a pose generator", pose.load),
-        (not_camera, "not a camera file", pose.read_camera_file),
-        (tmp_path / "missing.json", "not a camera file", pose.read_camera_file),
+        (not_camera, "not a camera file", read_camera_file),
+        (tmp_path / "missing.json", "not a camera file", read_camera_file),
     ):
         with pytest.raises(TalkgsError) as caught:
             read(path)

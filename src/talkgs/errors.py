@@ -16,3 +16,10 @@ class TalkgsError(Exception):
 def input_error(path: str | Path, problem: str) -> TalkgsError:
     """An error about one file, worded ``<file>: <problem>``."""
     return TalkgsError(f"{path}: {problem}")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for a
+    one-line error that wraps it."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -39,6 +39,9 @@ What differs, and why:
   and the eye weight are not given in the paper; each default says what was chosen.
 - Predictions for a clip longer than a training sequence are made over windows of
   ``sequence`` frames at half overlap, blended with triangular weights.
+
+Over 450 lines on purpose: the Expression Generator's networks, training, model file and stage stay in
+one module so that it reads against the paper section above (a third of it is this text).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from torch import Tensor, nn
 
 from talkgs import log as talkgs_log
 from talkgs.atomic import StagedOutputs
-from talkgs.errors import TalkgsError, input_error
+from talkgs.errors import TalkgsError, first_line, input_error
 from talkgs.features import neutral as neutral_frames
 from talkgs.features.audio import MAX_ABS_VALUE
 from talkgs.features.expression import (
@@ -373,7 +376,9 @@ def load(path: str | Path) -> ExpressionGenerator:
     try:
         artifact = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds; all mean "not a model file"
-        raise input_error(path, f"cannot read the expression generator ({_line(error)})") from error
+        raise input_error(
+            path, f"cannot read the expression generator ({first_line(error)})"
+        ) from error
     if not isinstance(artifact, dict):
         kind = type(artifact).__name__
         raise input_error(path, f"not an expression generator (a {kind}, not a {FORMAT!r} dict)")
@@ -389,14 +394,9 @@ def load(path: str | Path) -> ExpressionGenerator:
         model = ExpressionGenerator(windows, bins, state["reference"], config)
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise input_error(path, f"a damaged expression generator ({_line(error)})") from error
+        raise input_error(path, f"a damaged expression generator ({first_line(error)})") from error
     model.eval()
     return model
-
-
-def _line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def read_mel(path: Path, min_frames: int = MIN_FRAMES) -> np.ndarray:
@@ -404,7 +404,7 @@ def read_mel(path: Path, min_frames: int = MIN_FRAMES) -> np.ndarray:
     try:
         mel = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise input_error(path, f"cannot read the audio features ({_line(error)})") from error
+        raise input_error(path, f"cannot read the audio features ({first_line(error)})") from error
     if mel.ndim != 3 or not np.issubdtype(mel.dtype, np.floating):
         raise input_error(
             path, f"{mel.dtype} array of shape {list(mel.shape)}, not float mel windows [T, 16, 80]"

@@ -42,6 +42,9 @@ What differs, and why:
   so that a render never shows the avatar from a side it was not trained on.
 - **CPU-sized defaults** (:class:`PoseParams`): the paper trains for 2 000 epochs at lr 1e-4; here
   500 AdamW steps at lr 2e-3 with small widths. ``λ_gan`` is not given in the paper (0.1 here).
+
+Over 450 lines on purpose: the Pose Refiner's networks, training, model file and stage stay in
+one module so that it reads against the paper section above (a third of it is this text).
 """
 
 from __future__ import annotations
@@ -61,18 +64,18 @@ from torch import Tensor, nn
 
 from talkgs import log as talkgs_log
 from talkgs.atomic import StagedOutputs
-from talkgs.errors import TalkgsError, input_error
+from talkgs.errors import TalkgsError, first_line, input_error
 from talkgs.features.expression import EXPRESSION_NAMES, expression_table
 from talkgs.metrics.head_motion import head_motion_metrics
 from talkgs.motion import expression
 from talkgs.motion.expression import AudioEncoder, kronecker, sinusoidal_positions
-from talkgs.pose.camera import euler_from_rotation, exp_so3, log_so3, project_to_rotation
-from talkgs.pose.transforms import FLIP, camera_to_world, split, world_to_camera_opencv
+from talkgs.motion.retrieval import POSE_DIM, Database, PoseSpace
+from talkgs.pose.camera import euler_from_rotation, log_so3
+from talkgs.pose.transforms import camera_file, split
 
 log = logging.getLogger("talkgs.poses")
 
 FORMAT = "talkgs-pose-generator/1"
-POSE_DIM = 6  # rotation vector (3) and translation (3)
 FPS = 25.0
 SMOOTHING_KERNEL = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)  # binomial, on Δp (0.2 s)
 
@@ -119,141 +122,6 @@ class PoseOutputs:
     summary: Path  # motion/pose_generator.json
     poses: Path  # motion/poses_val.json: generated for the validation audio (camera file)
     plot: Path | None = None  # motion/poses.png
-
-
-# poses ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PoseSpace:
-    """Camera-from-head poses ↔ standardised 6-vectors (module docstring)."""
-
-    mean_rotation: np.ndarray  # R̄ [3, 3]
-    mean_translation: np.ndarray  # t̄ [3]
-    scale: np.ndarray  # [6] standard deviation of each component
-    low: np.ndarray  # [6] the training poses' range, standardised
-    high: np.ndarray
-
-    @staticmethod
-    def fit(rotations: np.ndarray, translations: np.ndarray) -> PoseSpace:
-        mean_rotation = project_to_rotation(rotations.mean(axis=0))
-        mean_translation = translations.mean(axis=0)
-        raw = _raw(rotations, translations, mean_rotation, mean_translation)
-        scale = np.maximum(raw.std(axis=0), 1e-6)
-        vectors = raw / scale
-        return PoseSpace(
-            mean_rotation, mean_translation, scale, vectors.min(axis=0), vectors.max(axis=0)
-        )
-
-    def encode(self, rotations: np.ndarray, translations: np.ndarray) -> np.ndarray:
-        """``[T, 3, 3]``, ``[T, 3]`` → ``[T, 6]`` float32."""
-        raw = _raw(rotations, translations, self.mean_rotation, self.mean_translation)
-        return (raw / self.scale).astype(np.float32)
-
-    def decode(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``[T, 6]`` → rotations ``[T, 3, 3]`` and translations ``[T, 3]``."""
-        raw = np.asarray(vectors, np.float64) * self.scale
-        return exp_so3(raw[:, :3]) @ self.mean_rotation, raw[:, 3:] + self.mean_translation
-
-    def as_dict(self) -> dict[str, Tensor]:
-        return {f.name: torch.from_numpy(np.asarray(getattr(self, f.name), np.float64))
-                for f in dataclasses.fields(self)}  # fmt: skip
-
-    @staticmethod
-    def from_dict(values: dict[str, Tensor]) -> PoseSpace:
-        names = [f.name for f in dataclasses.fields(PoseSpace)]
-        return PoseSpace(*(values[name].numpy().astype(np.float64) for name in names))
-
-
-def _raw(
-    rotations: np.ndarray, translations: np.ndarray, mean_rotation: np.ndarray, mean_t: np.ndarray
-) -> np.ndarray:
-    rotvec = log_so3(rotations @ mean_rotation.T)
-    return np.concatenate([rotvec, translations - mean_t], axis=1)
-
-
-# retrieval -----------------------------------------------------------------------------------
-def audio_keys(mel: np.ndarray, starts: Sequence[int], length: int) -> np.ndarray:
-    """``a'`` of the units ``[s, s + length)``: each mel band's mean and standard deviation over
-    the unit's frames (mean over each frame's windows first), ``[len(starts), 2 · bins]``."""
-    per_frame = mel.mean(axis=1)  # [T, bins]
-    keys = []
-    for s in starts:
-        unit = per_frame[s : s + length]
-        keys.append(np.concatenate([unit.mean(axis=0), unit.std(axis=0)]))
-    return np.asarray(keys, np.float64).reshape(len(keys), -1)
-
-
-@dataclass
-class Database:
-    """``D``: units of the training frames with their audio keys and poses."""
-
-    starts: np.ndarray  # [K] first frame of each unit
-    keys: np.ndarray  # [K, 2 · bins], centred by key_mean
-    key_mean: np.ndarray  # [2 · bins]
-    poses: np.ndarray  # [T, 6] standardised poses of all frames (units index into it)
-    unit: int
-
-    @staticmethod
-    def build(mel: np.ndarray, poses: np.ndarray, train_ids: Sequence[int], unit: int) -> Database:
-        first, last = int(train_ids[0]), int(train_ids[-1]) + 1
-        if last - first < unit:
-            raise TalkgsError(f"{last - first} training frames: fewer than one unit of {unit}")
-        starts = np.arange(first, last - unit + 1, max(unit // 2, 1))
-        keys = audio_keys(mel, starts, unit)
-        key_mean = keys.mean(axis=0)
-        return Database(starts, keys - key_mean, key_mean, poses.astype(np.float32), unit)
-
-    def retrieve(
-        self, mel: np.ndarray, candidates: int, exclude: tuple[int, int] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Initial poses ``p̂`` ``[T, 6]`` for mel windows ``[T, W, D]`` and the frame each was
-        taken from ``[T]``; ``exclude``: a frame range ``[a, b)`` whose units are not used."""
-        count = len(mel)
-        usable = np.ones(len(self.starts), bool)
-        if exclude is not None:
-            usable = (self.starts + self.unit <= exclude[0]) | (self.starts >= exclude[1])
-        if not usable.any():
-            raise TalkgsError("no database unit left to retrieve from")
-        index = np.flatnonzero(usable)
-        keys = self.keys[index]
-        norms = np.linalg.norm(keys, axis=1) + 1e-9
-        poses = np.empty((count, POSE_DIM), np.float32)
-        frames = np.empty(count, np.int64)
-        previous: np.ndarray | None = None
-        for begin in range(0, count, self.unit):
-            length = min(self.unit, count - begin)
-            query = audio_keys(mel, [begin], length)[0] - self.key_mean
-            similarity = keys @ query / (norms * (np.linalg.norm(query) + 1e-9))
-            best = index[np.argsort(-similarity, kind="stable")[:candidates]]
-            if previous is not None:  # of the most similar, the one that joins best
-                gaps = np.linalg.norm(self.poses[self.starts[best]] - previous, axis=1)
-                chosen = int(best[np.argmin(gaps)])
-            else:
-                chosen = int(best[0])
-            rows = np.arange(self.starts[chosen], self.starts[chosen] + length)
-            unit = self.poses[rows]
-            if previous is not None:  # join: the gap to the previous unit, fading over this one
-                fade = 1.0 - np.arange(length, dtype=np.float32)[:, None] / self.unit
-                unit = unit + fade * (previous - unit[0])
-            poses[begin : begin + length] = unit
-            frames[begin : begin + length] = rows
-            previous = unit[-1]
-        return poses, frames
-
-    def as_dict(self) -> dict[str, Tensor]:
-        return {
-            "starts": torch.from_numpy(self.starts.astype(np.int64)),
-            "keys": torch.from_numpy(self.keys),
-            "key_mean": torch.from_numpy(self.key_mean),
-            "poses": torch.from_numpy(self.poses),
-            "unit": torch.tensor(self.unit),
-        }
-
-    @staticmethod
-    def from_dict(values: dict[str, Tensor]) -> Database:
-        return Database(
-            values["starts"].numpy(), values["keys"].numpy(), values["key_mean"].numpy(),
-            values["poses"].numpy(), int(values["unit"]),
-        )  # fmt: skip
 
 
 # networks ------------------------------------------------------------------------------------
@@ -436,6 +304,11 @@ class GeneratedPoses:
     frames: np.ndarray  # [T] the training frame each pose was retrieved from
     retrieved: np.ndarray  # [T, 6] p̂
 
+    def camera_file(self, audio_ids: list[int], camera: dict[str, float]) -> dict[str, Any]:
+        """These poses as a camera file (:func:`talkgs.pose.transforms.camera_file`)."""
+        by = "talkgs pose generator (Talk2Me's Retrieval-Based Pose Generator)"
+        return camera_file(self.rotations, self.translations, self.frames, audio_ids, camera, by)
+
 
 def save(path: str | Path, generator: PoseGenerator, metadata: dict[str, Any]) -> None:
     """A dict of plain tensors and metadata (``torch.load(weights_only=True)``)."""
@@ -459,7 +332,7 @@ def load(path: str | Path) -> PoseGenerator:
     try:
         artifact = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds; all mean "not a model file"
-        raise input_error(path, f"cannot read the pose generator ({_line(error)})") from error
+        raise input_error(path, f"cannot read the pose generator ({first_line(error)})") from error
     if not isinstance(artifact, dict) or artifact.get("format") != FORMAT:
         found = artifact.get("format") if isinstance(artifact, dict) else type(artifact).__name__
         raise input_error(path, f"not a pose generator ({found!r}, not {FORMAT!r})")
@@ -472,52 +345,9 @@ def load(path: str | Path) -> PoseGenerator:
         space = PoseSpace.from_dict(artifact["space"])
         camera = {k: float(v) for k, v in artifact["camera"].items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise input_error(path, f"a damaged pose generator ({_line(error)})") from error
+        raise input_error(path, f"a damaged pose generator ({first_line(error)})") from error
     refiner.eval()
     return PoseGenerator(refiner, database, space, camera)
-
-
-def _line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
-
-
-# camera files --------------------------------------------------------------------------------
-def camera_document(poses: GeneratedPoses, audio_ids: Sequence[int], camera: dict[str, float]):
-    """The poses as a ``transforms_val.json``-style camera file: OpenGL camera-to-world
-    matrices (:func:`talkgs.pose.transforms.camera_to_world`), ``img_id`` the recorded frame
-    whose background and torso go behind the head, ``aud_id`` the driving audio's frame. Its
-    ``cx``, ``cy`` are the pose stage's principal point (TalkingGaussian's reader assumes the
-    image centre)."""
-    c2w = camera_to_world(poses.rotations, poses.translations)
-    return {
-        "focal_len": camera["focal"],
-        "cx": camera["cx"],
-        "cy": camera["cy"],
-        "generated_by": "talkgs pose generator (Talk2Me RBPG)",
-        "frames": [
-            {"img_id": int(image), "aud_id": int(audio), "transform_matrix": matrix.tolist()}
-            for image, audio, matrix in zip(poses.frames, audio_ids, c2w, strict=True)
-        ],
-    }
-
-
-def read_camera_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
-    """Rotations ``[T, 3, 3]``, translations ``[T, 3]`` (camera-from-head, OpenCV axes),
-    ``img_id`` and ``aud_id`` of a camera file; one-line error when it is not one."""
-    try:
-        document = json.loads(Path(path).read_text())
-        frames = document["frames"]
-        c2w = np.array([f["transform_matrix"] for f in frames], np.float64).reshape(-1, 4, 4)
-        images = [int(f["img_id"]) for f in frames]
-        audio = [int(f["aud_id"]) for f in frames]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise input_error(path, f"not a camera file ({_line(error)})") from error
-    if not frames:
-        raise input_error(path, "a camera file without frames")
-    # camera-from-world (OpenCV axes) → camera-from-head: X_world = FLIP · X_head
-    rotations, translations = world_to_camera_opencv(c2w)
-    return rotations @ FLIP, translations, images, audio
 
 
 # the stage -----------------------------------------------------------------------------------
@@ -532,7 +362,7 @@ def read_pose(path: Path, count: int) -> tuple[np.ndarray, np.ndarray, dict[str,
         camera = {"focal": float(pose["focal"]), "cx": cx, "cy": cy,
                   "width": float(width), "height": float(height)}  # fmt: skip
     except (OSError, ValueError, KeyError) as error:
-        raise input_error(path, f"cannot read the poses ({_line(error)})") from error
+        raise input_error(path, f"cannot read the poses ({first_line(error)})") from error
     if len(rotations) != count:
         raise input_error(path, f"{len(rotations)} poses for {count} frames of audio")
     return rotations, translations, camera
@@ -586,7 +416,7 @@ def run(
     finals = [outputs.model, outputs.poses, *([outputs.plot] if outputs.plot else [])]
     with StagedOutputs(*finals, outputs.summary) as staged:
         save(staged[outputs.model], generator, {"seed": params.seed, "frames": len(mel)})
-        document = camera_document(generated, val.tolist(), camera)
+        document = generated.camera_file(val.tolist(), camera)
         staged[outputs.poses].write_text(json.dumps(document, indent=1) + "\n")
         if outputs.plot is not None:
             plot(staged[outputs.plot], rotations[val], generated.rotations, rotations[replay], val)
@@ -653,7 +483,7 @@ def generate_for_audio(
         raise input_error(audio_features, f"{len(mel)} frames: no validation frames")
     expressions = expression.predict(expressions_model, mel)[val]
     generated = generator.generate(mel[val], expressions)
-    document = camera_document(generated, val.tolist(), generator.camera)
+    document = generated.camera_file(val.tolist(), generator.camera)
     with StagedOutputs(output) as staged:
         staged[output].write_text(json.dumps(document, indent=1) + "\n")
     angles = euler_from_rotation(generated.rotations)

@@ -20,6 +20,7 @@ camera (principal point where ingest's crop put the source's centre) shows it:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import cv2
 import numpy as np
 
 from talkgs.camera import Camera
+from talkgs.errors import first_line, input_error
 from talkgs.pose.camera import project
 
 FLIP = np.diag([1.0, -1.0, -1.0])  # OpenCV-style head axes ↔ OpenGL-style world axes
@@ -123,3 +125,47 @@ def read_transforms(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     document = json.loads(Path(path).read_text())
     c2w = np.array([frame["transform_matrix"] for frame in document["frames"]], np.float64)
     return c2w.reshape(-1, 4, 4), document
+
+
+def camera_file(
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    image_ids: Sequence[int],
+    audio_ids: Sequence[int],
+    camera: dict[str, float],
+    generated_by: str,
+) -> dict[str, Any]:
+    """Camera-from-head poses ``[T, 3, 3]`` / ``[T, 3]`` as a ``transforms_val.json``-style
+    document: camera-to-world matrices (:func:`camera_to_world`), ``img_id`` the recorded frame
+    whose background and torso go behind the head, ``aud_id`` the driving audio's frame. Its
+    ``focal_len``, ``cx``, ``cy`` are ``camera``'s (the pose stage's principal point, where
+    TalkingGaussian's reader assumes the image centre)."""
+    c2w = camera_to_world(rotations, translations)
+    return {
+        "focal_len": float(camera["focal"]),
+        "cx": float(camera["cx"]),
+        "cy": float(camera["cy"]),
+        "generated_by": generated_by,
+        "frames": [
+            {"img_id": int(image), "aud_id": int(audio), "transform_matrix": matrix.tolist()}
+            for image, audio, matrix in zip(image_ids, audio_ids, c2w, strict=True)
+        ],
+    }
+
+
+def read_camera_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+    """Rotations ``[T, 3, 3]``, translations ``[T, 3]`` (camera-from-head, OpenCV axes),
+    ``img_id`` and ``aud_id`` of a camera file; one-line error when it is not one."""
+    try:
+        document = json.loads(Path(path).read_text())
+        frames = document["frames"]
+        c2w = np.array([f["transform_matrix"] for f in frames], np.float64).reshape(-1, 4, 4)
+        images = [int(f["img_id"]) for f in frames]
+        audio = [int(f["aud_id"]) for f in frames]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise input_error(path, f"not a camera file ({first_line(error)})") from error
+    if not frames:
+        raise input_error(path, "a camera file without frames")
+    # camera-from-world (OpenCV axes) → camera-from-head: X_world = FLIP · X_head
+    rotations, translations = world_to_camera_opencv(c2w)
+    return rotations @ FLIP, translations, images, audio

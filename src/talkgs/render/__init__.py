@@ -30,9 +30,8 @@ from talkgs.layout import IdentityLayout
 from talkgs.log import progress
 from talkgs.media import write_video
 from talkgs.motion import expression
-from talkgs.motion import pose as pose_generator
 from talkgs.png import write_png
-from talkgs.pose.transforms import split
+from talkgs.pose.transforms import read_camera_file, split
 from talkgs.train.data import IdentityData, as_windows, load_audio_features
 from talkgs.train.families import Family
 from talkgs.train.inference import render_view, to_uint8
@@ -76,7 +75,7 @@ def run(
     replaces the identity's own audio features (``[T, ...]``), e.g. zeros for a silence check;
     ``expression_generator`` (a family with an expression vector only) generates the
     expressions from the driving audio instead of replaying the recorded ones; ``poses``, one
-    camera file per ``cross`` pair (:func:`talkgs.motion.pose.camera_document`), gives the
+    camera file per ``cross`` pair (:func:`talkgs.pose.transforms.camera_file`), gives the
     cross-driven renders generated head poses instead of the replayed validation poses."""
     if poses and len(poses) != len(cross):
         raise TalkgsError(f"{len(poses)} camera files for {len(cross)} cross-driven renders")
@@ -273,7 +272,7 @@ class GeneratedCameras:
     def read(
         path: Path, data: IdentityData, method: Method, audio_ids: list[int]
     ) -> GeneratedCameras:
-        rotations, translations, images, audio = pose_generator.read_camera_file(path)
+        rotations, translations, images, audio = read_camera_file(path)
         if audio != audio_ids:
             raise TalkgsError(
                 f"{path}: its aud_id run {audio[0]}…{audio[-1]} ({len(audio)} frames) is not the "
