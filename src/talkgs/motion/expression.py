@@ -40,8 +40,8 @@ What differs, and why:
 - Predictions for a clip longer than a training sequence are made over windows of
   ``sequence`` frames at half overlap, blended with triangular weights.
 
-Over 450 lines on purpose: the Expression Generator's networks, training, model file and stage stay in
-one module so that it reads against the paper section above (a third of it is this text).
+Over 450 lines on purpose: the Expression Generator's networks, training, model file and stage
+stay in one module so that it reads against the paper section above (a third of it is text).
 """
 
 from __future__ import annotations

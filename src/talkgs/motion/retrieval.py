@@ -19,6 +19,12 @@ from talkgs.pose.camera import exp_so3, log_so3, project_to_rotation
 POSE_DIM = 6  # rotation vector (3) and translation (3)
 
 
+def join_fade(length: int) -> np.ndarray:
+    """``[length]`` weights from 1 to 0 with zero slope at both ends (a raised cosine): the gap
+    between two joined units fades without a kink, which a linear fade would leave."""
+    return (0.5 * (1.0 + np.cos(np.pi * np.arange(length) / length))).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class PoseSpace:
     """Camera-from-head poses ↔ standardised 6-vectors (module docstring)."""
@@ -122,19 +128,26 @@ class Database:
             similarity = keys @ query / (norms * (np.linalg.norm(query) + 1e-9))
             best = index[np.argsort(-similarity, kind="stable")[:candidates]]
             if previous is not None:  # of the most similar, the one that joins best
-                gaps = np.linalg.norm(self.poses[self.starts[best]] - previous, axis=1)
-                chosen = int(best[np.argmin(gaps)])
+                chosen = int(best[np.argmin([self._gap(previous, s) for s in self.starts[best]])])
             else:
                 chosen = int(best[0])
             rows = np.arange(self.starts[chosen], self.starts[chosen] + length)
             unit = self.poses[rows]
             if previous is not None:  # join: the gap to the previous unit, fading over this one
-                fade = 1.0 - np.arange(length, dtype=np.float32)[:, None] / self.unit
-                unit = unit + fade * (previous - unit[0])
+                unit = unit + join_fade(self.unit)[:length, None] * (previous[-1] - unit[0])
             poses[begin : begin + length] = unit
             frames[begin : begin + length] = rows
-            previous = unit[-1]
+            previous = poses[max(begin + length - 2, 0) : begin + length]
         return poses, frames
+
+    def _gap(self, previous: np.ndarray, start: int) -> float:
+        """How far a unit starting at ``start`` is from continuing ``previous`` (its last two
+        poses): the distance of positions plus that of velocities."""
+        first = self.poses[start : start + 2]
+        gap = float(np.linalg.norm(first[0] - previous[-1]))
+        if len(previous) == 2 and len(first) == 2:
+            gap += float(np.linalg.norm((first[1] - first[0]) - (previous[1] - previous[0])))
+        return gap
 
     def as_dict(self) -> dict[str, Tensor]:
         return {
