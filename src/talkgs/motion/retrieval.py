@@ -19,10 +19,20 @@ from talkgs.pose.camera import exp_so3, log_so3, project_to_rotation
 POSE_DIM = 6  # rotation vector (3) and translation (3)
 
 
-def join_fade(length: int) -> np.ndarray:
-    """``[length]`` weights from 1 to 0 with zero slope at both ends (a raised cosine): the gap
-    between two joined units fades without a kink, which a linear fade would leave."""
-    return (0.5 * (1.0 + np.cos(np.pi * np.arange(length) / length))).astype(np.float32)
+def join_offsets(previous: np.ndarray, unit: np.ndarray, length: int) -> np.ndarray:
+    """``[len(unit), 6]`` offsets that make ``unit`` continue ``previous`` (its last one or two
+    poses) in position and velocity, fading to zero over ``length`` frames with zero slope at
+    both ends (a raised cosine ``f``): ``f(k) · (gap + k · Δv)``. A fade of the position gap
+    alone would leave a kink, the velocity jump, at every join."""
+    k = np.arange(len(unit), dtype=np.float32)[:, None]
+    fade = 0.5 * (1.0 + np.cos(np.pi * np.minimum(k, length) / length))
+    if len(previous) > 1 and len(unit) > 1:
+        velocity = previous[-1] - previous[-2]
+        gap = previous[-1] + velocity - unit[0]  # its first pose one step on from the last
+        velocity_gap = velocity - (unit[1] - unit[0])
+    else:
+        gap, velocity_gap = previous[-1] - unit[0], np.zeros_like(unit[0])
+    return (fade * (gap + k * velocity_gap)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,7 @@ class Database:
             rows = np.arange(self.starts[chosen], self.starts[chosen] + length)
             unit = self.poses[rows]
             if previous is not None:  # join: the gap to the previous unit, fading over this one
-                unit = unit + join_fade(self.unit)[:length, None] * (previous[-1] - unit[0])
+                unit = unit + join_offsets(previous, unit, self.unit)[:length]
             poses[begin : begin + length] = unit
             frames[begin : begin + length] = rows
             previous = poses[max(begin + length - 2, 0) : begin + length]
