@@ -31,6 +31,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/motion.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 # config.yaml check_declared_inputs: every job runs in a shadow directory holding only its

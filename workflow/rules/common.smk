@@ -95,8 +95,9 @@ def method_entry(method):
 
 
 def method_audio_features(method):
+    """The audio features a method trains on: its params', else its family's default."""
     params = method_entry(method).get("params") or {}
-    return params.get("audio_features", "mel")
+    return params.get("audio_features", METHOD_FAMILY[method].defaults["audio_features"])
 
 
 # Per method, computed once: its entry as compact JSON (a Snakemake param, so editing the entry
