@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 
@@ -64,3 +65,55 @@ def test_every_rule_environment_exists() -> None:
     for rules in (REPO / "workflow" / "rules").glob("*.smk"):
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', rules.read_text()):
             assert (rules.parent / env).resolve().is_file(), f"{rules.name}: {env}"
+
+
+def talkgs_imports() -> dict[str, set[str]]:
+    """Each module of ``src/talkgs`` → the talkgs modules it imports, at the top or inside a
+    function (a lazy import still makes a cycle), ``if TYPE_CHECKING:`` blocks left out."""
+    source = REPO / "src"
+    paths = {}
+    for path in sorted((source / "talkgs").rglob("*.py")):
+        parts = path.relative_to(source).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        imported = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:  # `from talkgs.face import parsing` names a module
+                    full = f"{node.module}.{alias.name}"
+                    imported.add(full if full in paths else node.module)
+        graph[name] = {module for module in imported if module in paths and module != name}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    graph = talkgs_imports()
+    assert graph["talkgs.face.sam2_parser"] and graph["talkgs.cli"]  # the walk finds imports
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                cycle = [*path[path.index(imported) :], imported]
+                raise AssertionError("import cycle: " + " → ".join(cycle))
+            if imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])

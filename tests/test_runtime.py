@@ -13,6 +13,7 @@ import torch
 
 from talkgs.errors import TalkgsError
 from talkgs.splat import gsplat_build
+from talkgs.splat.agreement import gsplat_problem
 from talkgs.train.data import choose_placement
 from talkgs.train.runtime import decide
 
@@ -116,7 +117,7 @@ def test_a_gsplat_build_is_used_only_where_it_was_made_for(tmp_path: Path) -> No
 def test_gsplat_reports_why_it_cannot_run_here() -> None:
     if torch.cuda.is_available():
         pytest.skip("a CUDA machine: tests/gpu/check.sh covers gsplat there")
-    assert gsplat_build.problem() == "no CUDA device is visible"
+    assert gsplat_problem() == "no CUDA device is visible"
 
 
 def test_gpu_setup_without_a_gpu_says_so_in_one_line(tmp_path: Path) -> None:

@@ -317,8 +317,11 @@ def _render(args: argparse.Namespace) -> None:
 
 def _gpu_setup(args: argparse.Namespace) -> None:
     from talkgs.splat import gsplat_build
+    from talkgs.splat.agreement import verify_gsplat
 
-    stamp = gsplat_build.build(args.extensions_dir, args.arch_list, args.jobs, args.force)
+    stamp = gsplat_build.build(
+        verify_gsplat, args.extensions_dir, args.arch_list, args.jobs, args.force
+    )
     agreement = stamp["agreement"]
     action = f"built in {stamp['build_seconds']} s" if stamp["built_now"] else "already built"
     logging.getLogger("talkgs.gpu").info(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkgs.face.parsing import label_from_landmarks
+from talkgs.face.landmark_labels import label_from_landmarks
 from talkgs.face.sam2 import Sam2ImagePredictor, portrait_prompts
 from talkgs.weights import WeightStore
 

@@ -2,6 +2,7 @@
 
 Conventions (gsplat's) are stated in :mod:`talkgs.splat.projection`."""
 
-from talkgs.splat.render import RenderResult, gsplat_available, rasterize
+from talkgs.splat.agreement import gsplat_available
+from talkgs.splat.render import RenderResult, rasterize
 
 __all__ = ["RenderResult", "gsplat_available", "rasterize"]

@@ -8,12 +8,15 @@ gradcheck in ``tests/test_splat.py``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from talkgs.errors import TalkgsError
+from talkgs.splat import gsplat_build
 from talkgs.splat.render import rasterize
 
 # A gsplat build is accepted when its renders are this close to the PyTorch rasterizer's.
@@ -93,3 +96,35 @@ def backend_agreement(
         if norm > 0:
             error = max(error, float((our_grads[key] - reference_grad).norm()) / norm)
     return Agreement(psnr, error)
+
+
+@functools.cache
+def gsplat_problem() -> str | None:
+    """None when gsplat's kernels load here and render what the PyTorch rasterizer renders;
+    otherwise the reason, in words."""
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible"
+    try:
+        gsplat_build.load()
+    except TalkgsError as error:
+        return str(error)
+    except Exception as error:  # a broken .so raises anything from OSError to RuntimeError
+        return f"gsplat's kernels do not load ({type(error).__name__}: {error})"
+    try:
+        agreement = backend_agreement(random_scene(300, 64, 0, "cuda"), 64, 64)
+    except Exception as error:
+        return f"gsplat fails to render ({type(error).__name__}: {str(error).splitlines()[0]})"
+    if not agreement.passes:
+        return f"gsplat renders differently from the PyTorch rasterizer ({agreement.describe()})"
+    return None
+
+
+def gsplat_available() -> bool:
+    """Whether gsplat's CUDA kernels load here (from this environment's ``talkgs gpu-setup``
+    build, never compiling) and render what the PyTorch backend renders."""
+    return gsplat_problem() is None
+
+
+def verify_gsplat() -> Agreement:
+    """A fresh build's test: a 2 000-Gaussian scene at 128² rendered by both backends."""
+    return backend_agreement(random_scene(2000, 128, 0, "cuda"), 128, 128)

@@ -17,8 +17,10 @@ So talkgs splits it:
 - :func:`load` (every training or render job) checks that stamp against this environment and
   GPU and imports the compiled module directly, as gsplat's own prebuilt ``gsplat.csrc`` would
   be: no ``nvcc``, no ninja, no JIT, nothing written.
-- :func:`problem` is what a job asks: ``None`` when gsplat renders here, else why not; it
-  renders a small scene with both backends, it does not just import.
+- :func:`talkgs.splat.agreement.gsplat_problem` is what a job asks: ``None`` when gsplat renders
+  here, else why not; it renders a small scene with both backends, it does not just import.
+  The renders that judge a build live there, beside the comparison, so that this module (which
+  the renderer imports to load the kernels) imports no renderer.
 
 A gsplat installed with prebuilt kernels (a wheel that ships ``gsplat.csrc``) needs no build.
 """
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import importlib.machinery
 import importlib.metadata
 import importlib.util
@@ -36,9 +37,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -47,6 +48,20 @@ from talkgs.errors import TalkgsError
 ENV_VAR = "TALKGS_TORCH_EXTENSIONS"
 STAMP_NAME = "talkgs-gsplat.json"
 LOCK_NAME = ".talkgs-build.lock"
+
+
+class Verdict(Protocol):
+    """What :func:`build` needs of a verification (:class:`talkgs.splat.agreement.Agreement`)."""
+
+    psnr_db: float
+    gradient_error: float
+
+    @property
+    def passes(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
 FIX = "run `talkgs gpu-setup` once in this environment on a GPU node (README: On a SLURM cluster)"
 
 
@@ -175,37 +190,17 @@ def load(directory: Path | None = None) -> None:
         raise TalkgsError(f"gsplat did not take the build in {directory}")
 
 
-@functools.cache
-def problem() -> str | None:
-    """None when gsplat's kernels load here and render what the PyTorch rasterizer renders;
-    otherwise the reason, in words."""
-    if not torch.cuda.is_available():
-        return "no CUDA device is visible"
-    try:
-        load()
-    except TalkgsError as error:
-        return str(error)
-    except Exception as error:  # a broken .so raises anything from OSError to RuntimeError
-        return f"gsplat's kernels do not load ({type(error).__name__}: {error})"
-    from talkgs.splat.agreement import backend_agreement, random_scene
-
-    try:
-        agreement = backend_agreement(random_scene(300, 64, 0, "cuda"), 64, 64)
-    except Exception as error:
-        return f"gsplat fails to render ({type(error).__name__}: {str(error).splitlines()[0]})"
-    if not agreement.passes:
-        return f"gsplat renders differently from the PyTorch rasterizer ({agreement.describe()})"
-    return None
-
-
 def build(
+    verify: Callable[[], Verdict],
     directory: Path | None = None,
     arch_list: str | None = None,
     jobs: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
     """Compile gsplat's kernels into ``directory`` (once; again with ``force``), prove the build
-    by rendering, and write the stamp jobs check. Returns the stamp."""
+    with ``verify`` (renders it against the PyTorch rasterizer:
+    :func:`talkgs.splat.agreement.verify_gsplat`), and write the stamp jobs check. Returns the
+    stamp."""
     directory = directory or extensions_dir()
     if not torch.cuda.is_available():
         raise TalkgsError(
@@ -253,9 +248,7 @@ def build(
         if _C is None:
             raise TalkgsError(f"gsplat found no CUDA toolkit to build with (nvcc {nvcc})")
         seconds = time.perf_counter() - started
-        from talkgs.splat.agreement import backend_agreement, random_scene
-
-        agreement = backend_agreement(random_scene(2000, 128, 0, "cuda"), 128, 128)
+        agreement = verify()
         if not agreement.passes:
             raise TalkgsError(
                 f"gsplat's fresh build renders differently from the PyTorch rasterizer "

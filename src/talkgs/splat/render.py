@@ -36,14 +36,6 @@ class RenderResult:
     info: dict[str, Any] = field(default_factory=dict)  # for gsplat's densification strategies
 
 
-def gsplat_available() -> bool:
-    """Whether gsplat's CUDA kernels load here (from this environment's ``talkgs gpu-setup``
-    build, never compiling) and render what the PyTorch backend renders."""
-    from talkgs.splat import gsplat_build
-
-    return gsplat_build.problem() is None
-
-
 def _check_inputs(
     means: Tensor,
     quats: Tensor,

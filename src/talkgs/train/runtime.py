@@ -85,7 +85,7 @@ class Runtime:
     def resolve(
         cls, device: str, backend: str, preset: str | None, allow_paper_on_cpu: bool = False
     ) -> Runtime:
-        from talkgs.splat import gsplat_build
+        from talkgs.splat.agreement import gsplat_problem
 
         chosen, renderer = decide(
             device,
@@ -93,7 +93,7 @@ class Runtime:
             preset,
             allow_paper_on_cpu,
             torch.cuda.is_available(),
-            gsplat_build.problem,
+            gsplat_problem,
         )
         runtime = cls(torch.device(chosen), renderer)
         if runtime.device.type == "cuda":
