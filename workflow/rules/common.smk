@@ -153,6 +153,30 @@ TRAINING_INPUTS = {
 }
 
 
+# What the three training rules (train_face, train_mouth, train_fuse) share: their params and
+# their command line, which differ only in the stage and the fuse stage's two input models.
+TRAINING_PARAMS = {
+    "manifest": config["weights"]["manifest"],
+    "weights": config["weights"]["dir"],
+    "root": identity_root,
+    "method": method_json,
+    "preset": config["train"]["preset"],
+    "backend": config["train"]["backend"],
+    "runtime": RUNTIME_OPTIONS,
+    "seed": config["train"]["seed"],
+}
+
+
+def train_command(stage, models=""):
+    return (
+        f"talkgs train --stage {stage} --identity-root {{params.root}} --method {{wildcards.method}}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime} --seed {params.seed} --threads {threads}"
+        " --weights-manifest {params.manifest} --weights-dir {params.weights}"
+        f"{models} --output {{output.model}} --summary {{output.summary}} --log {{log}}"
+    )
+
+
 def family_inputs(wildcards):
     """The feature files only the method's family reads (talkgs.train.families: its
     ``inputs``, e.g. Talk2Me's eyes.csv), so that they rerun only that family's jobs."""
@@ -193,6 +217,27 @@ def motion_options(wildcards, input):
     if "generated_poses" in input.keys():
         options.append(f"--poses {input.generated_poses}")
     return " ".join(options)
+
+
+# What the two render rules (render: validation frames, render_cross: driven by another
+# identity's audio) share.
+RENDER_PARAMS = {
+    "root": identity_root,
+    "method": method_json,
+    "preset": config["train"]["preset"],
+    "backend": config["train"]["backend"],
+    "runtime": RUNTIME_OPTIONS,
+    "motion": motion_options,
+}
+
+
+def render_command(outputs):
+    return (
+        "talkgs render --identity-root {params.root} --method {wildcards.method}"
+        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
+        " {params.runtime} --threads {threads} --model {input.model}"
+        f"{outputs} {{params.motion}} --log {{log}}"
+    )
 
 
 def head_motion_summaries():

@@ -13,14 +13,7 @@ rule train_face:
         model=ID.model("{method}", "face"),
         summary=ID.training_summary("{method}", "face"),
     params:
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
-        root=identity_root,
-        method=method_json,
-        preset=config["train"]["preset"],
-        backend=config["train"]["backend"],
-        runtime=RUNTIME_OPTIONS,
-        seed=config["train"]["seed"],
+        **TRAINING_PARAMS,
     log:
         "logs/{identity}/{method}/train_face.log",
     benchmark:
@@ -32,12 +25,7 @@ rule train_face:
         mem_mb=method_job_size("train_mem_mb"),
         runtime=method_job_size("train_minutes"),
     shell:
-        "talkgs train --stage face --identity-root {params.root} --method {wildcards.method}"
-        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " {params.runtime}"
-        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
-        " --weights-dir {params.weights}"
-        " --output {output.model} --summary {output.summary} --log {log}"
+        train_command("face")
 
 
 rule train_mouth:
@@ -49,14 +37,7 @@ rule train_mouth:
         model=ID.model("{method}", "mouth"),
         summary=ID.training_summary("{method}", "mouth"),
     params:
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
-        root=identity_root,
-        method=method_json,
-        preset=config["train"]["preset"],
-        backend=config["train"]["backend"],
-        runtime=RUNTIME_OPTIONS,
-        seed=config["train"]["seed"],
+        **TRAINING_PARAMS,
     log:
         "logs/{identity}/{method}/train_mouth.log",
     benchmark:
@@ -68,12 +49,7 @@ rule train_mouth:
         mem_mb=method_job_size("train_mem_mb"),
         runtime=method_job_size("train_minutes"),
     shell:
-        "talkgs train --stage mouth --identity-root {params.root} --method {wildcards.method}"
-        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " {params.runtime}"
-        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
-        " --weights-dir {params.weights}"
-        " --output {output.model} --summary {output.summary} --log {log}"
+        train_command("mouth")
 
 
 rule train_fuse:
@@ -87,14 +63,7 @@ rule train_fuse:
         model=ID.model("{method}", "fuse"),
         summary=ID.training_summary("{method}", "fuse"),
     params:
-        manifest=config["weights"]["manifest"],
-        weights=config["weights"]["dir"],
-        root=identity_root,
-        method=method_json,
-        preset=config["train"]["preset"],
-        backend=config["train"]["backend"],
-        runtime=RUNTIME_OPTIONS,
-        seed=config["train"]["seed"],
+        **TRAINING_PARAMS,
     log:
         "logs/{identity}/{method}/train_fuse.log",
     benchmark:
@@ -106,13 +75,7 @@ rule train_fuse:
         mem_mb=method_job_size("train_mem_mb"),
         runtime=method_job_size("fuse_minutes"),
     shell:
-        "talkgs train --stage fuse --identity-root {params.root} --method {wildcards.method}"
-        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " {params.runtime}"
-        " --seed {params.seed} --threads {threads} --weights-manifest {params.manifest}"
-        " --weights-dir {params.weights} --face-model {input.face}"
-        " --mouth-model {input.mouth} --output {output.model} --summary {output.summary}"
-        " --log {log}"
+        train_command("fuse", " --face-model {input.face} --mouth-model {input.mouth}")
 
 
 rule render:
@@ -127,12 +90,7 @@ rule render:
         video=ID.render_video("{method}"),
         summary=ID.render_summary("{method}"),
     params:
-        root=identity_root,
-        method=method_json,
-        preset=config["train"]["preset"],
-        backend=config["train"]["backend"],
-        runtime=RUNTIME_OPTIONS,
-        motion=motion_options,
+        **RENDER_PARAMS,
     log:
         "logs/{identity}/{method}/render.log",
     benchmark:
@@ -144,11 +102,7 @@ rule render:
         mem_mb=method_job_size("render_mem_mb"),
         runtime=method_job_size("render_minutes"),
     shell:
-        "talkgs render --identity-root {params.root} --method {wildcards.method}"
-        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " {params.runtime}"
-        " --threads {threads} --model {input.model} --frames {output.frames}"
-        " --video {output.video} --summary {output.summary} {params.motion} --log {log}"
+        render_command(" --frames {output.frames} --video {output.video} --summary {output.summary}")
 
 
 rule render_cross:
@@ -163,13 +117,8 @@ rule render_cross:
     output:
         video=ID.cross_video("{method}", "{audio_identity}"),
     params:
-        root=identity_root,
+        **RENDER_PARAMS,
         audio_root=audio_identity_root,
-        method=method_json,
-        preset=config["train"]["preset"],
-        backend=config["train"]["backend"],
-        runtime=RUNTIME_OPTIONS,
-        motion=motion_options,
     log:
         "logs/{identity}/{method}/render_cross_{audio_identity}.log",
     benchmark:
@@ -181,8 +130,4 @@ rule render_cross:
         mem_mb=method_job_size("render_mem_mb"),
         runtime=method_job_size("render_minutes"),
     shell:
-        "talkgs render --identity-root {params.root} --method {wildcards.method}"
-        " --method-config {params.method:q} --preset {params.preset} --backend {params.backend}"
-        " {params.runtime}"
-        " --threads {threads} --model {input.model} --cross-audio {params.audio_root}"
-        " --cross-video {output.video} {params.motion} --log {log}"
+        render_command(" --cross-audio {params.audio_root} --cross-video {output.video}")
