@@ -233,3 +233,19 @@ def test_cli_trains_and_writes_model_summary_and_plot(
     ]
     assert main(argv) == 2
     assert not bad.exists()
+
+
+def test_over_windows_covers_any_length_with_its_training_length() -> None:
+    """A model that answers each frame's index, seen through windows of 8 frames: every frame
+    is covered and the blend of agreeing windows is exact, for clips shorter and longer."""
+    seen_lengths = set()
+
+    def frame_index(starts: list[int], length: int) -> np.ndarray:
+        seen_lengths.add(length)
+        return np.stack([np.arange(s, s + length, dtype=np.float64)[:, None] for s in starts])
+
+    for count in (1, 5, 8, 9, 37, 600):
+        out = expression.over_windows(frame_index, count, 8, 1)
+        assert out.shape == (count, 1) and out.dtype == np.float32
+        assert np.allclose(out[:, 0], np.arange(count), atol=1e-3), count
+    assert seen_lengths == {1, 5, 8}  # never longer than the training length

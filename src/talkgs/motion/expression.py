@@ -52,7 +52,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,26 +334,40 @@ def predict(model: ExpressionGenerator, mel: np.ndarray) -> np.ndarray:
         raise TalkgsError(
             f"mel windows of shape {list(mel.shape)}, not [T, {expected[0]}, {expected[1]}]"
         )
-    count = len(mel)
-    if count == 0:
-        return np.zeros((0, len(EXPRESSION_NAMES)), np.float32)
     was_training = model.training
     model.eval()
-    length = min(model.sequence, count)
+    try:
+        return over_windows(
+            lambda starts, length: model(torch.from_numpy(
+                np.stack([mel[s : s + length] for s in starts]).astype(np.float32)
+            )).numpy(),
+            len(mel), model.sequence, len(EXPRESSION_NAMES),
+        )  # fmt: skip
+    finally:
+        model.train(was_training)
+
+
+def over_windows(
+    predict_windows: Callable[[list[int], int], np.ndarray], count: int, sequence: int, dim: int
+) -> np.ndarray:
+    """``[count, dim]`` float32: a sequence model applied to a clip of any length, as it was
+    trained — over windows of ``sequence`` frames (fewer for a shorter clip) at half overlap,
+    blended with triangular weights. ``predict_windows(starts, length)`` returns
+    ``[len(starts), length, dim]`` for the windows ``[s, s + length)``."""
+    if count == 0:
+        return np.zeros((0, dim), np.float32)
+    length = min(sequence, count)
     starts = list(range(0, count - length + 1, max(length // 2, 1)))
     if starts[-1] != count - length:
         starts.append(count - length)
     weight = 1.0 - np.abs(2.0 * (np.arange(length) + 0.5) / length - 1.0) + 1e-3
-    total = np.zeros((count, len(EXPRESSION_NAMES)))
+    total = np.zeros((count, dim))
     norm = np.zeros((count, 1))
     for first in range(0, len(starts), PREDICT_BATCH):
         batch = starts[first : first + PREDICT_BATCH]
-        windows = np.stack([mel[s : s + length] for s in batch]).astype(np.float32)
-        out = model(torch.from_numpy(windows)).numpy()
-        for s, values in zip(batch, out, strict=True):
+        for s, values in zip(batch, predict_windows(batch, length), strict=True):
             total[s : s + length] += weight[:, None] * values
             norm[s : s + length] += weight[:, None]
-    model.train(was_training)
     return (total / norm).astype(np.float32)
 
 

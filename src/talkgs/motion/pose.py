@@ -74,7 +74,7 @@ from talkgs.errors import TalkgsError, first_line, input_error
 from talkgs.features.expression import EXPRESSION_NAMES, expression_table
 from talkgs.metrics.head_motion import head_motion_metrics
 from talkgs.motion import expression
-from talkgs.motion.expression import AudioEncoder, kronecker, sinusoidal_positions
+from talkgs.motion.expression import AudioEncoder, kronecker, over_windows, sinusoidal_positions
 from talkgs.motion.retrieval import POSE_DIM, Database, PoseSpace
 from talkgs.pose.camera import euler_from_rotation, log_so3
 from talkgs.pose.transforms import camera_file, split
@@ -109,8 +109,8 @@ class PoseParams:
     threads: int = 2
 
     def model_config(self) -> dict[str, Any]:
-        names = ("unit", "candidates", "audio_dim", "kron_dim", "model_dim", "heads", "layers")
-        return {name: getattr(self, name) for name in (*names, "dropout")}
+        names = ("unit", "sequence", "candidates", "audio_dim", "kron_dim", "model_dim", "heads")
+        return {name: getattr(self, name) for name in (*names, "layers", "dropout")}
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ def train(
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
     database = Database.build(mel, poses, ids, params.unit)
-    refiner = PoseRefiner(mel.shape[1], mel.shape[2], params.model_config())
+    refiner = PoseRefiner(mel.shape[1], mel.shape[2], dict(params.model_config(), sequence=length))
     discriminator = DualDiscriminator()
     optimizer = torch.optim.AdamW(refiner.parameters(), params.lr, weight_decay=params.weight_decay)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), params.discriminator_lr)
@@ -303,11 +303,16 @@ class PoseGenerator:
             raise TalkgsError(f"{len(expressions)} expressions for {len(mel)} frames of audio")
         candidates = int(self.refiner.config["candidates"])
         retrieved, frames = self.database.retrieve(mel, candidates)
-        refined = self.refiner(
-            torch.from_numpy(retrieved)[None],
-            torch.from_numpy(np.ascontiguousarray(expressions, np.float32))[None],
-            torch.from_numpy(np.ascontiguousarray(mel, np.float32))[None],
-        )[0].numpy()
+        inputs = [torch.from_numpy(np.ascontiguousarray(a, np.float32))
+                  for a in (retrieved, expressions, mel)]  # fmt: skip
+
+        def refine(starts: list[int], length: int) -> np.ndarray:
+            windows = [torch.stack([x[s : s + length] for s in starts]) for x in inputs]
+            return self.refiner(*windows).numpy()
+
+        # the refiner over windows of its training length, as the Expression Generator
+        sequence = int(self.refiner.config["sequence"])
+        refined = over_windows(refine, len(mel), sequence, POSE_DIM)
         vectors = np.clip(refined, self.space.low, self.space.high)
         rotations, translations = self.space.decode(vectors)
         return GeneratedPoses(rotations, translations, frames, retrieved)
