@@ -4,9 +4,12 @@ raises them and when they are not computed."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from talkgs.errors import TalkgsError
 from talkgs.metrics.head_motion import WINDOW, head_motion_metrics
 from talkgs.pose.camera import exp_so3
+from talkgs.tables import HEAD_MOTION
 
 FPS = 25.0
 
@@ -57,3 +60,28 @@ def test_too_short_is_not_computed_never_zero() -> None:
     assert three["velocity_fd"] is None  # fewer than two velocity windows
     enough = turning(3.0, 0.5)[: WINDOW + 2]
     assert head_motion_metrics(enough, enough)["velocity_fd"] is not None
+
+
+def test_a_steady_turn_has_its_speed_exactly_and_no_jerk() -> None:
+    # 0.4° per frame about the yaw axis, at 25 and at 50 frames per second
+    steady = exp_so3(np.radians(np.outer(0.4 * np.arange(30), [0.0, 1.0, 0.0])))
+    metrics = head_motion_metrics(steady)
+    assert metrics["angular_velocity"] == pytest.approx(0.4 * FPS, rel=1e-9)
+    assert metrics["jerk"] < 1e-6
+    assert metrics["yaw_std"] == pytest.approx(0.4 * np.arange(30).std(), rel=1e-9)
+    assert head_motion_metrics(steady, fps=50.0)["angular_velocity"] == pytest.approx(0.4 * 50)
+
+
+def test_the_table_columns_are_the_metrics_in_order() -> None:
+    keys = list(head_motion_metrics(turning(3.0, 0.5)))
+    assert keys == [
+        "angular_velocity", "jerk", "yaw_std", "pitch_std", "roll_std", "velocity_fd"
+    ]  # fmt: skip
+    assert [column.key for column in HEAD_MOTION] == keys
+
+
+def test_not_rotations_is_a_one_line_error() -> None:
+    with pytest.raises(TalkgsError, match=r"rotations must be \[T, 3, 3\]"):
+        head_motion_metrics(np.zeros((10, 3)))
+    with pytest.raises(TalkgsError, match="reference"):
+        head_motion_metrics(turning(3.0, 0.5), np.zeros((100, 4, 4)))

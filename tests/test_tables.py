@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from talkgs import tables
+from talkgs.cli import main
 from talkgs.errors import TalkgsError
 
 
@@ -197,6 +198,30 @@ def test_head_motion_table_means_over_identities(tmp_path: Path) -> None:
         tables.run(docs, tables.TableOutputs(tmp_path / "bad"), head_motion=[bad])
     assert str(caught.value).startswith(f"{bad}: ") and "\n" not in str(caught.value)
     assert not (tmp_path / "bad").exists()
+
+
+def test_tables_command_takes_one_head_motion_summary_per_identity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = write(tmp_path, [metrics_doc("a", "m1"), metrics_doc("b", "m1")])
+    summaries = [head_motion_summary(tmp_path, "a", 1.0), head_motion_summary(tmp_path, "b", 3.0)]
+    out = tmp_path / "tables"
+    argv = ["tables", *map(str, docs), "--output", str(out)]
+    motion = [arg for path in summaries for arg in ("--head-motion", str(path))]
+    assert main([*argv, *motion]) == 0
+    recorded = next(csv.DictReader((out / "head_motion.csv").open()))
+    assert recorded["method"] == "recorded" and recorded["jerk_identities"] == "2"
+    assert float(recorded["jerk"]) == pytest.approx(200.0)  # (100 + 300) / 2
+    assert "mean over 2 identities" in (out / "head_motion.tex").read_text()
+
+    # a summary with a metric that is not a number: one line naming the file, no tables
+    broken = json.loads(summaries[1].read_text())
+    broken["head_motion"]["rows"]["generated"]["jerk"] = "fast"
+    summaries[1].write_text(json.dumps(broken))
+    assert main([*argv[:-1], str(tmp_path / "broken"), *motion]) != 0
+    message = capsys.readouterr().err.strip()
+    assert str(summaries[1]) in message and "jerk" in message and "\n" not in message
+    assert not (tmp_path / "broken").exists()
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")

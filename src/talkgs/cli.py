@@ -823,7 +823,9 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
         "paper tables across identities and methods (CSV, Markdown, LaTeX, HTML)",
         "Self-reconstruction (PSNR, LPIPS, SSIM, LMD, AUE-L/U, Sync-C, time, FPS) and "
         "lip-sync (Sync-D/C per driving audio) tables: means over identities, best in bold, "
-        "second underlined, optional published rows merged in with their citation.",
+        "second underlined, optional published rows merged in with their citation; with "
+        "--head-motion, the head-motion table (angular velocity, jerk, yaw/pitch/roll spread, "
+        "velocity Fréchet distance of recorded, replayed and generated poses).",
     )
     p.add_argument("metrics", type=Path, nargs="+", help="metrics/<method>.json files")
     p.add_argument("--output", type=Path, required=True, help="output folder (results/tables)")

@@ -19,6 +19,10 @@ Two more tables: ``per_identity`` (identity × method, the chosen metrics, ranke
 identity) and ``paired`` (each method or baseline against ``reference``, identity by identity:
 on how many identities it is better per metric, and a two-sided Wilcoxon signed-rank test from
 SciPy once enough identities allow one, see :data:`MIN_IDENTITIES_FOR_TEST`).
+
+``head_motion`` (with the identities' pose generator summaries): the metrics of
+:mod:`talkgs.metrics.head_motion` of the recorded validation poses, a replay of the training
+poses and the poses generated from the validation audio, each the mean over identities.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import json
 import logging
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,11 +214,20 @@ def read_head_motion(paths: list[Path]) -> list[dict[str, Any]]:
             raise input_error(path, f"not a pose generator summary ({error})") from error
         block = document.get("head_motion") if isinstance(document, dict) else None
         rows = block.get("rows") if isinstance(block, dict) else None
-        if not isinstance(rows, dict) or not set(HEAD_MOTION_ROWS) <= set(rows):
+        if not isinstance(rows, dict) or not all(
+            isinstance(rows.get(key), dict) for key in HEAD_MOTION_ROWS
+        ):
             rows_needed = ", ".join(HEAD_MOTION_ROWS)
             raise input_error(
                 path, f"no head_motion rows ({rows_needed}): not a pose generator summary"
             )
+        for key in HEAD_MOTION_ROWS:
+            for column in HEAD_MOTION:
+                value = rows[key].get(column.key)
+                if value is not None and not isinstance(value, int | float):
+                    raise input_error(
+                        path, f"head_motion {key} {column.key} = {value!r} is not a number"
+                    )
         blocks.append({"identity": document.get("identity", str(path)), **block})
     return blocks
 
@@ -763,7 +777,7 @@ def run(
     outputs: TableOutputs,
     published: Path | None = None,
     options: TableOptions = TableOptions(),
-    head_motion: list[Path] = (),
+    head_motion: Sequence[Path] = (),
 ) -> None:
     """Write ``<table>.{csv,md,tex}`` for each of :data:`TABLE_NAMES` and ``tables.html`` (all
     tables on one page, then their LaTeX, for the report); ``head_motion``: the identities' pose
