@@ -98,6 +98,7 @@ def test_summary_holds_the_head_motion_rows_and_a_plot(generated: Generated) -> 
     assert rows["recorded"]["velocity_fd"] is None
     assert rows["replay"]["velocity_fd"] is not None and rows["generated"]["velocity_fd"] >= 0
     assert generated.summary["val_frames"] == len(generated.audio) == 14
+    assert generated.summary["identity"] == generated.root.name  # the tables' row key
     assert Path(generated.out.poses_plot).read_bytes().startswith(b"\x89PNG")
 
 

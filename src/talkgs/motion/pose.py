@@ -419,7 +419,7 @@ def run(
     ))  # fmt: skip
     summary = {
         "format": FORMAT,
-        "identity": Path(inputs.pose).resolve().parent.parent.name,
+        "identity": Path(inputs.pose).absolute().parent.name,  # results/<identity>/pose.npz
         "frames": len(mel),
         "train_frames": len(train_ids),
         "val_frames": len(val_ids),
