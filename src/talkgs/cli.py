@@ -578,6 +578,19 @@ def _add_audio(sub: argparse._SubParsersAction) -> None:
     _add_weights_options(p)
 
 
+def _add_expression_features(p: argparse.ArgumentParser) -> None:
+    """The per-frame inputs Talk2Me's generators train on: mel windows, AUs, eye openness."""
+    p.add_argument("--audio-features", type=Path, required=True, help="aud_mel.npy [T,16,80]")
+    p.add_argument("--au", type=Path, required=True, help="au.csv")
+    p.add_argument("--eyes", type=Path, required=True, help="eyes.csv")
+
+
+def _add_generator_training(p: argparse.ArgumentParser, steps: int) -> None:
+    p.add_argument("--iterations", type=int, help=f"optimizer steps (default {steps})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+
+
 def _add_expressions(sub: argparse._SubParsersAction) -> None:
     p = _subparser(
         sub,
@@ -591,16 +604,12 @@ def _add_expressions(sub: argparse._SubParsersAction) -> None:
         "with torch.load(weights_only=True)), a JSON summary (validation L1, correlation of "
         "the predicted and recorded mouth opening) and a plot of the validation frames.",
     )
-    p.add_argument("--audio-features", type=Path, required=True, help="aud_mel.npy [T,16,80]")
-    p.add_argument("--au", type=Path, required=True, help="au.csv")
-    p.add_argument("--eyes", type=Path, required=True, help="eyes.csv")
+    _add_expression_features(p)
     p.add_argument("--neutral", type=Path, required=True, help="neutral.json (the reference)")
     p.add_argument("--output", type=Path, required=True, help="output model file (.pt)")
     p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
     p.add_argument("--plot", type=Path, help="output PNG of the validation frames")
-    p.add_argument("--iterations", type=int, help="optimizer steps (default 600)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    _add_generator_training(p, 600)
 
 
 def _add_poses(sub: argparse._SubParsersAction) -> None:
@@ -618,9 +627,7 @@ def _add_poses(sub: argparse._SubParsersAction) -> None:
         "recorded ones (angular velocity, jerk, yaw/pitch/roll spread, Fréchet distance of "
         "velocity windows; the replay of training poses as baseline) and plots them.",
     )
-    p.add_argument("--audio-features", type=Path, required=True, help="aud_mel.npy [T,16,80]")
-    p.add_argument("--au", type=Path, required=True, help="au.csv")
-    p.add_argument("--eyes", type=Path, required=True, help="eyes.csv")
+    _add_expression_features(p)
     p.add_argument("--pose", type=Path, required=True, help="pose.npz of the pose stage")
     p.add_argument(
         "--expression-generator", type=Path, required=True, help="expression_generator.pt"
@@ -629,9 +636,7 @@ def _add_poses(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", type=Path, required=True, help="output JSON summary")
     p.add_argument("--poses", type=Path, required=True, help="output camera file (validation)")
     p.add_argument("--plot", type=Path, help="output PNG of yaw/pitch/roll over time")
-    p.add_argument("--iterations", type=int, help="optimizer steps (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    _add_generator_training(p, 500)
 
 
 def _add_generate_poses(sub: argparse._SubParsersAction) -> None:

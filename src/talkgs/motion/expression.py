@@ -329,11 +329,7 @@ def train(
 def predict(model: ExpressionGenerator, mel: np.ndarray) -> np.ndarray:
     """``[T, len(EXPRESSION_NAMES)]`` float32 expressions of mel windows ``[T, W, D]``: the model
     over sequences of its training length at half overlap, blended with triangular weights."""
-    expected = (model.config["windows"], model.config["bins"])
-    if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
-        raise TalkgsError(
-            f"mel windows of shape {list(mel.shape)}, not [T, {expected[0]}, {expected[1]}]"
-        )
+    check_mel(mel, model.config)
     was_training = model.training
     model.eval()
     try:
@@ -345,6 +341,15 @@ def predict(model: ExpressionGenerator, mel: np.ndarray) -> np.ndarray:
         )  # fmt: skip
     finally:
         model.train(was_training)
+
+
+def check_mel(mel: np.ndarray, config: dict[str, Any]) -> None:
+    """Mel windows ``[T, W, D]`` of the shape a model (its ``config``) was trained on."""
+    expected = (config["windows"], config["bins"])
+    if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
+        raise TalkgsError(
+            f"mel windows of shape {list(mel.shape)}, not [T, {expected[0]}, {expected[1]}]"
+        )
 
 
 def over_windows(

@@ -294,11 +294,7 @@ class PoseGenerator:
     @torch.no_grad()
     def generate(self, mel: np.ndarray, expressions: np.ndarray) -> GeneratedPoses:
         """Poses for mel windows ``[T, W, D]`` and expressions ``[T, C]``."""
-        expected = (self.refiner.config["windows"], self.refiner.config["bins"])
-        if mel.ndim != 3 or tuple(mel.shape[1:]) != expected:
-            raise TalkgsError(
-                f"mel windows of shape {list(mel.shape)}, not [T, {expected[0]}, {expected[1]}]"
-            )
+        expression.check_mel(mel, self.refiner.config)
         if len(expressions) != len(mel):
             raise TalkgsError(f"{len(expressions)} expressions for {len(mel)} frames of audio")
         candidates = int(self.refiner.config["candidates"])
